@@ -1,0 +1,229 @@
+"""Settings for the store, read from the environment with working local defaults.
+
+Every value a deployment changes is an environment variable (see the README's table). The local
+defaults run the demo: SQLite and the database cache table, nothing else to install. Production
+refuses to start without a real SECRET_KEY.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# DESIGN.md spells the in-process cache `locmem://`; django-environ calls it `locmemcache://`.
+environ.Env.CACHE_SCHEMES.setdefault("locmem", "django.core.cache.backends.locmem.LocMemCache")
+
+env = environ.Env()
+
+
+# ------------------------------------------------------------------------------------------------
+# Core
+# ------------------------------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# SHOP_DEMO=1 is set by `make demo`, `make test` and `make stack`: it allows the built-in,
+# public key below. Anywhere else a missing or weak key stops the process at import time.
+SHOP_DEMO = env.bool("SHOP_DEMO", default=False)
+DEMO_SECRET_KEY = "demo-only-insecure-key-never-use-in-production-7c1f0e2b9a4d4f3e8b6a5c2d1e0f9a8b"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and (DEBUG or SHOP_DEMO):
+    SECRET_KEY = DEMO_SECRET_KEY
+if not DEBUG and not SHOP_DEMO and (
+    len(SECRET_KEY) < 50 or SECRET_KEY == DEMO_SECRET_KEY or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing or weak. Set SECRET_KEY to 50+ random characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+        "or SHOP_DEMO=1 for a local demo, or DEBUG=1 for development."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# The stack serves on 127.0.0.1:6081; Django checks the Origin of unsafe requests against the Host.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "shop",
+]
+
+# Kept short on purpose: every middleware runs on every cache hit too. Session, CSRF and auth
+# are lazy, so a shared page that does not touch them pays almost nothing for them.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            # Only lazy processors: none of them reads the session unless a template uses it,
+            # and the shared (cached) templates never use `user`, `messages` or `csrf_token`.
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Database
+# ------------------------------------------------------------------------------------------------
+
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Reuse connections across requests (seconds) and check them before reuse, so a restarted
+# database costs one failed check, not one failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Take the write lock at BEGIN, so two writers queue instead of one failing with
+        # "database is locked" when it upgrades a read lock; wait up to 20 s for it.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        # WAL lets readers go on while one writer writes (several uWSGI workers, one file).
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests use a file, not Django's default in-memory database: threads and live servers then
+    # get connections of their own, so the concurrency tests see real races.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            # Refuse bad data instead of silently truncating it.
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# ------------------------------------------------------------------------------------------------
+# Cache (https://docs.djangoproject.com/en/5.2/topics/cache/)
+# ------------------------------------------------------------------------------------------------
+
+CACHE_TABLE = "shop_cache"
+CACHES = {"default": env.cache("CACHE_URL", default=f"dbcache://{CACHE_TABLE}")}
+CACHES["default"].setdefault("KEY_PREFIX", "shop")
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    CACHES["default"]["OPTIONS"] = {
+        # The default of 300 entries thrashes on a real catalog: each cached URL takes two
+        # entries (identity and gzip). 200,000 rows of ~10 KB is about 2 GB of table.
+        "MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=200_000),
+        # When full, drop 1/10 of the entries (the default 1/3 throws away too much at once).
+        "CULL_FREQUENCY": 10,
+    }
+
+# How long (seconds) Django and Varnish may serve a shared page. Changes are purged at once, so
+# this only bounds what is not purged; 60 s turns any traffic into one render a minute per page.
+PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=60)
+# How long (seconds) a browser may keep a shared page without asking again: short, because a
+# browser cannot be purged.
+BROWSER_CACHE_SECONDS = env.int("BROWSER_CACHE_SECONDS", default=10)
+# How long (seconds) an expired page may still be served while one request renders it anew.
+STALE_CACHE_SECONDS = env.int("STALE_CACHE_SECONDS", default=30)
+# 404 pages: cached briefly by Varnish so a flood of bad URLs does not reach Django.
+NOT_FOUND_CACHE_SECONDS = env.int("NOT_FOUND_CACHE_SECONDS", default=10)
+
+# Where Django sends BANs when the catalog changes: one or more Varnish URLs, comma-separated.
+VARNISH_URLS = env.list("VARNISH_URL", default=[])
+VARNISH_PURGE_TIMEOUT = env.float("VARNISH_PURGE_TIMEOUT", default=2.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Sessions, cart, CSRF
+# ------------------------------------------------------------------------------------------------
+
+# Sessions (and so carts) live in the database, never only in a cache that may be flushed.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14  # 2 weeks; `clearcarts` removes carts older than this
+# Largest quantity of one product in one cart line.
+CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)
+# The JavaScript reads the token from the cookie (X-CSRFToken), so it must not be HttpOnly.
+CSRF_COOKIE_HTTPONLY = False
+CSRF_FAILURE_VIEW = "shop.api.csrf_failure"
+
+
+# ------------------------------------------------------------------------------------------------
+# Security (https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/)
+# ------------------------------------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# HTTPS=1 when TLS terminates in front of Varnish (see the README's deploy guide): the terminator
+# sets X-Forwarded-Proto, Varnish passes it on, and cookies become Secure.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)  # 1 year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+
+# ------------------------------------------------------------------------------------------------
+# Static and media files
+# ------------------------------------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static_src"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cart.3f2a9c1b7d4e.js), so Nginx can tell browsers to keep them forever.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Internationalisation and logging
+# ------------------------------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "shop": {"handlers": ["console"], "level": env.str("SHOP_LOG_LEVEL", default="INFO"), "propagate": False},
+    },
+}

@@ -1,0 +1,422 @@
+"""The cache policy: which pages may be shared, for how long, and how they are dropped on change.
+
+Every view declares one class with one decorator from this module:
+
+    shared   @shared_page      same HTML for everyone; cached here and by Varnish, purged on change
+    private  @private_page     per visitor (cart, API); never stored by anyone, varies on Cookie
+    health   @health_check     liveness for probes; never stored
+
+Three caches hold a shared page, each bounded by the same TTL so they never stack:
+
+    browser  `max-age=BROWSER_CACHE_SECONDS`  short: a browser cannot be purged
+    Varnish  `s-maxage=PRODUCT_CACHE_SECONDS` minus `Age`; BANned when the catalog changes
+    Django   this module, in the cache framework (database table, Redis, memcached or locmem)
+
+`shared_page` is built on `django.utils.cache` rather than on `cache_page` because a store needs
+what `cache_page` lacks: one cache read per hit (`cache_page` makes two), keys that code can
+delete when a product changes, one render per expiry however many requests wait for it (a lock
+taken with `cache.add`, stale pages served meanwhile), an `Age` header so Varnish does not add a
+second TTL on top, and a gzip variant compressed once per render instead of once per request.
+"""
+
+import hashlib
+import logging
+import re
+import time
+import urllib.request
+import uuid
+from functools import wraps
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils.cache import (
+    add_never_cache_headers,
+    get_conditional_response,
+    patch_cache_control,
+    patch_vary_headers,
+)
+from django.utils.http import http_date, parse_http_date_safe
+from django.utils.text import compress_string
+
+logger = logging.getLogger(__name__)
+
+SHARED = "shared"
+PRIVATE = "private"
+HEALTH = "health"
+
+# URL prefixes whose views are not ours to decorate (Django's admin marks its own views
+# never_cache); the URL-walking test accepts them as private.
+PRIVATE_URL_PREFIXES = ("admin/",)
+
+# The two representations stored per page. The key carries the encoding and the response says
+# `Vary: Accept-Encoding`, so the key and the Vary header always agree.
+ENCODINGS = ("identity", "gzip")
+
+# How long a render may hold the lock (seconds), and how long a request with nothing to serve
+# waits for another request's render before rendering itself.
+LOCK_SECONDS = 10
+WAIT_SECONDS = 5.0
+WAIT_STEP = 0.02
+
+# Pages whose keys cannot be listed (search results) are dropped together by changing the
+# generation stored under this key; it is read in the same round trip as the page.
+GENERATION_KEY = "page-generation:{}"
+
+
+def _now():
+    """Return the time; tests replace this to move the clock."""
+    return time.time()
+
+
+# ------------------------------------------------------------------------------------------------
+# Keys
+# ------------------------------------------------------------------------------------------------
+
+
+def page_key_base(path, query=""):
+    """Return the key prefix of the page at `path` with its normalised `query`."""
+    digest = hashlib.md5(f"{path}?{query}".encode(), usedforsecurity=False).hexdigest()
+    return f"page:{digest}"
+
+
+def _normalised_query(request, params):
+    """Keep only the query parameters the view reads, in a fixed order.
+
+    `?utm_source=x`, `?fbclid=y` or reordered parameters then share one entry, and the code that
+    drops a page after a change reaches every copy of it.
+    """
+    pairs = [(p, request.GET[p]) for p in params if request.GET.get(p)]
+    return "&".join(f"{p}={v}" for p, v in pairs)
+
+
+def _accepted_encoding(request):
+    """Return "gzip" if the client takes gzip, else "identity"."""
+    accept = request.META.get("HTTP_ACCEPT_ENCODING", "").lower()
+    for part in accept.split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*") and params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00"):
+            return "gzip"
+    return "identity"
+
+
+# ------------------------------------------------------------------------------------------------
+# Cache access that never turns a cache fault into a 500
+# ------------------------------------------------------------------------------------------------
+
+
+def _guarded(default):
+    """Log and swallow cache errors: a down cache server means uncached pages, not errors."""
+
+    def decorator(func):
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # any backend: DatabaseError, ConnectionError, socket errors
+                logger.warning("cache unavailable (%s): %s", func.__name__, exc)
+                return default
+
+        return wrapper
+
+    return decorator
+
+
+@_guarded(default=None)
+def _read_entry(base, encoding, group):
+    """Read one page variant, and its group's generation, in one round trip."""
+    key = f"{base}:{encoding}"
+    if group is None:
+        return cache.get(key)
+    gen_key = GENERATION_KEY.format(group)
+    found = cache.get_many([key, gen_key])
+    entry = found.get(key)
+    if entry is not None and entry.get("generation") != found.get(gen_key):
+        return None
+    return entry
+
+
+@_guarded(default=None)
+def _store_entries(base, entries, timeout):
+    cache.set_many({f"{base}:{enc}": entry for enc, entry in entries.items()}, timeout)
+
+
+@_guarded(default=None)
+def _generation(group):
+    return None if group is None else cache.get(GENERATION_KEY.format(group))
+
+
+@_guarded(default=True)
+def _take_lock(base):
+    # A fault here answers True: render without the lock rather than wait for a dead cache.
+    return cache.add(f"{base}:lock", 1, LOCK_SECONDS)
+
+
+@_guarded(default=None)
+def _release_lock(base):
+    cache.delete(f"{base}:lock")
+
+
+# ------------------------------------------------------------------------------------------------
+# Responses
+# ------------------------------------------------------------------------------------------------
+
+
+def _shared_headers(response, last_modified=None):
+    """Mark a response as shareable by browsers (briefly) and by Varnish (for the TTL)."""
+    patch_cache_control(
+        response,
+        public=True,
+        max_age=min(settings.BROWSER_CACHE_SECONDS, settings.PRODUCT_CACHE_SECONDS),
+        s_maxage=settings.PRODUCT_CACHE_SECONDS,
+    )
+    patch_vary_headers(response, ("Accept-Encoding",))
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
+
+
+def _entries_from(response, stored_at, generation):
+    """Build the identity and gzip entries of a rendered page."""
+    body = response.content
+    etag_source = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    headers = {k: v for k, v in response.items() if k.lower() not in ("content-length", "age")}
+    headers["ETag"] = f'"{etag_source}"'
+    entries = {}
+    for encoding in ENCODINGS:
+        variant = dict(headers)
+        content = body
+        if encoding == "gzip":
+            content = compress_string(body)
+            variant["Content-Encoding"] = "gzip"
+            # A different representation needs its own validator.
+            variant["ETag"] = f'"{etag_source}-gzip"'
+        entries[encoding] = {
+            "stored_at": stored_at,
+            "generation": generation,
+            "status": response.status_code,
+            "headers": variant,
+            "body": content,
+        }
+    return entries
+
+
+def _response_from(request, entry, now, outcome):
+    """Rebuild a response from a stored entry, with its age, or a 304 if the client has it."""
+    response = HttpResponse(entry["body"], status=entry["status"])
+    for name, value in entry["headers"].items():
+        response[name] = value
+    # The time this copy has already spent in a cache: Varnish and browsers subtract it from
+    # s-maxage/max-age, so a page is never kept for more than one TTL in all.
+    response["Age"] = str(max(0, int(now - entry["stored_at"])))
+    response["X-Django-Cache"] = outcome
+    last_modified = parse_http_date_safe(entry["headers"].get("Last-Modified", ""))
+    return get_conditional_response(
+        request, etag=entry["headers"].get("ETag"), last_modified=last_modified, response=response
+    )
+
+
+def _touched_visitor_state(request, response):
+    """Tell whether rendering read the session, asked for a CSRF token or set a cookie."""
+    session = getattr(request, "session", None)
+    return bool(
+        (session is not None and session.accessed)
+        or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        or response.cookies
+    )
+
+
+def _wait_for_entry(base, encoding, group, newer_than):
+    """Wait for another request's render of this page; None if it takes too long."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_STEP)
+        entry = _read_entry(base, encoding, group)
+        if entry is not None and entry["stored_at"] >= newer_than:
+            return entry
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# The three classes
+# ------------------------------------------------------------------------------------------------
+
+
+def shared_page(view=None, *, query=(), last_modified=None, group=None):
+    """Cache a page that is the same for every visitor.
+
+    `query` names the GET parameters the view reads (all others are ignored for the key).
+    `last_modified(request, *args, **kwargs)` returns the newest change of what the page shows,
+    so a conditional GET is answered 304 without rendering. `group` names a set of pages that
+    `drop_group` drops at once (used for search results, whose URLs cannot be listed).
+    """
+
+    def decorator(view_func):
+        @wraps(view_func)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in ("GET", "HEAD"):
+                return view_func(request, *args, **kwargs)
+            base = page_key_base(request.path, _normalised_query(request, query))
+            encoding = _accepted_encoding(request)
+            now = _now()
+            entry = _read_entry(base, encoding, group)
+            if entry is not None and now < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
+                return _response_from(request, entry, now, "HIT")
+
+            modified = last_modified(request, *args, **kwargs) if last_modified else None
+            if modified is not None:
+                not_modified = get_conditional_response(request, last_modified=modified.timestamp())
+                if not_modified is not None:
+                    _shared_headers(not_modified, modified.timestamp())
+                    return not_modified
+
+            if not _take_lock(base):
+                # Another request is rendering this page: serve the expired copy meanwhile, or
+                # wait for the fresh one, instead of rendering it once more.
+                if entry is not None:
+                    return _response_from(request, entry, now, "STALE")
+                fresh = _wait_for_entry(base, encoding, group, newer_than=now - 1)
+                if fresh is not None:
+                    return _response_from(request, fresh, _now(), "HIT")
+                return view_func(request, *args, **kwargs)
+            try:
+                generation = _generation(group)
+                response = view_func(request, *args, **kwargs)
+                return _store_and_answer(request, response, base, encoding, generation, modified)
+            finally:
+                _release_lock(base)
+
+        wrapper.cache_class = SHARED
+        return wrapper
+
+    return decorator(view) if view is not None else decorator
+
+
+def _store_and_answer(request, response, base, encoding, generation, modified):
+    """Store a fresh render (both encodings) and answer it in the client's encoding."""
+    if response.status_code != 200 or response.streaming:
+        return response
+    if _touched_visitor_state(request, response):
+        # A shared page must not depend on the visitor. Storing it would hand one visitor's
+        # session, token or cookie to everyone, so it is neither stored nor shareable.
+        logger.error("shared page %s touched the session, CSRF token or cookies; not cached", request.path)
+        add_never_cache_headers(response)
+        return response
+    _shared_headers(response, modified.timestamp() if modified else None)
+    stored_at = _now()
+    entries = _entries_from(response, stored_at, generation)
+    # Kept past the TTL for STALE_CACHE_SECONDS, so waiting requests have something to serve.
+    _store_entries(base, entries, settings.PRODUCT_CACHE_SECONDS + settings.STALE_CACHE_SECONDS)
+    return _response_from(request, entries[encoding], stored_at, "MISS")
+
+
+def private_page(view):
+    """Mark a per-visitor view: never stored by browsers or shared caches, varies on Cookie."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        mark_private(response)
+        return response
+
+    wrapper.cache_class = PRIVATE
+    return wrapper
+
+
+def mark_private(response):
+    """Add the private class's headers to a response."""
+    add_never_cache_headers(response)
+    patch_vary_headers(response, ("Cookie",))
+    return response
+
+
+def health_check(view):
+    """Mark a liveness view: answered fresh every time, for Varnish probes and load balancers."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        patch_cache_control(response, no_store=True)
+        return response
+
+    wrapper.cache_class = HEALTH
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------------
+# Dropping pages when the catalog changes
+# ------------------------------------------------------------------------------------------------
+
+
+@_guarded(default=None)
+def drop_pages(urls):
+    """Drop the Django cache entries of these URLs ("/path/" or "/path/?page=2")."""
+    keys = []
+    for url in urls:
+        path, _, query = url.partition("?")
+        base = page_key_base(path, query)
+        keys += [f"{base}:{enc}" for enc in ENCODINGS]
+    cache.delete_many(keys)
+
+
+@_guarded(default=None)
+def drop_group(group):
+    """Drop every page of a group by giving the group a new generation."""
+    cache.set(GENERATION_KEY.format(group), uuid.uuid4().hex, None)
+
+
+def ban_in_varnish(path_regex):
+    """Ask every Varnish in VARNISH_URL to drop the objects whose path matches the regex.
+
+    A failed ban is logged, never raised: an admin save must not fail because a cache is down
+    (the TTL still bounds how long the old page can live there).
+    """
+    for base_url in settings.VARNISH_URLS:
+        request = urllib.request.Request(base_url.rstrip("/") + "/", method="BAN", headers={"X-Ban-Path": path_regex})
+        try:
+            with urllib.request.urlopen(request, timeout=settings.VARNISH_PURGE_TIMEOUT) as answer:
+                answer.read()
+        except Exception as exc:  # URLError, timeouts, HTTP errors
+            logger.warning("Varnish ban %r at %s failed: %s", path_regex, base_url, exc)
+
+
+def _category_listing_urls(category):
+    """Every page of a category's listing, with and without `?page=`."""
+    from shop.views import PRODUCTS_PER_PAGE
+
+    url = category.get_absolute_url()
+    count = category.products.active().count() if category.pk else 0  # pk is None once deleted
+    pages = count // PRODUCTS_PER_PAGE + 2  # one spare page for a product just removed
+    return [url] + [f"{url}?page={n}" for n in range(1, pages + 1)]
+
+
+def invalidate_product(product, old_slug=None, old_category=None):
+    """Drop every cached page that shows this product: detail, its listings, home, search."""
+    urls = [product.get_absolute_url(), "/"] + _category_listing_urls(product.category)
+    slugs = [product.slug]
+    categories = [product.category.slug]
+    if old_slug and old_slug != product.slug:
+        urls.append(f"/products/{old_slug}/")
+        slugs.append(old_slug)
+    if old_category is not None and old_category.pk != product.category_id:
+        urls += _category_listing_urls(old_category)
+        categories.append(old_category.slug)
+    drop_pages(urls)
+    drop_group("search")
+    ban_in_varnish(_ban_regex(products=slugs, categories=categories))
+
+
+def invalidate_category(category, product_slugs=()):
+    """Drop a category's listing, home, search and the pages of its products (they name it)."""
+    urls = ["/"] + _category_listing_urls(category) + [f"/products/{slug}/" for slug in product_slugs]
+    drop_pages(urls)
+    drop_group("search")
+    # Every product page names its category; a rename is rare, so ban them all in one go.
+    ban_in_varnish(_ban_regex(products=(), categories=[category.slug]) + r"|^/products/")
+
+
+def _ban_regex(products, categories):
+    """One regex for Varnish: the product pages, the category listings, home and search."""
+    alternatives = [r"^/$", r"^/search/"]
+    alternatives += [rf"^/categories/{re.escape(slug)}/" for slug in categories]
+    alternatives += [rf"^/products/{re.escape(slug)}/" for slug in products]
+    return "|".join(alternatives)

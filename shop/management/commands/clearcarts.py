@@ -1,0 +1,26 @@
+"""Remove carts whose sessions have expired (run daily from cron or a systemd timer)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.management.base import BaseCommand
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from shop.models import Cart
+
+
+class Command(BaseCommand):
+    help = "Delete carts whose session has expired or is gone, then the expired sessions."
+
+    def handle(self, *args, **options):
+        now = timezone.now()
+        live_session = Session.objects.filter(session_key=OuterRef("session_key"), expire_date__gt=now)
+        # A cart lives as long as its session; one untouched for a whole session age is dead too.
+        untouched = Q(updated_at__lt=now - timedelta(seconds=settings.SESSION_COOKIE_AGE))
+        carts = Cart.objects.filter(~Exists(live_session) | untouched)
+        removed = carts.count()
+        carts.delete()
+        sessions, _ = Session.objects.filter(expire_date__lte=now).delete()
+        self.stdout.write(f"Removed {removed} carts and {sessions} expired sessions.")

@@ -1,0 +1,97 @@
+"""The catalog (categories and products) and the database-backed cart."""
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("category_detail", args=[self.slug])
+
+
+class ProductQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Product(models.Model):
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))])
+    stock = models.PositiveIntegerField(default=0)
+    image = models.ImageField(upload_to="products/", blank=True)
+    is_active = models.BooleanField("active", default=True)
+    is_featured = models.BooleanField("featured", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            # Category listing: active products of one category, by name.
+            models.Index(fields=["category", "is_active", "name"], name="product_listing_idx"),
+            # Home page: featured active products.
+            models.Index(fields=["is_featured", "is_active", "name"], name="product_featured_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("product_detail", args=[self.slug])
+
+    @property
+    def in_stock(self):
+        return self.stock > 0
+
+
+class Cart(models.Model):
+    """One visitor's cart, found by the key of their session (sessions live in the database)."""
+
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self):
+        return f"Cart {self.pk}"
+
+
+class CartItem(models.Model):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "product"], name="one_line_per_product"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="quantity_at_least_one"),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.product}"
+
+    @property
+    def subtotal(self):
+        # Read the price now, not when the item was added: a price change shows in the cart.
+        return self.product.price * self.quantity

@@ -1,0 +1,45 @@
+"""Drop cached pages when the catalog changes, after the change is committed.
+
+Signals are the one place where model saves meet the cache (admin, shell, code alike). The work
+runs in `transaction.on_commit`: dropping a page before the commit would let a concurrent request
+cache the old data again.
+"""
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.dispatch import receiver
+
+from shop import caching
+from shop.models import Category, Product
+
+
+@receiver(pre_save, sender=Product)
+def remember_old_product_place(sender, instance, raw=False, **kwargs):
+    """Keep the slug and category a product had, so its old pages are dropped too."""
+    instance._old_place = None
+    if instance.pk and not raw:
+        instance._old_place = (
+            Product.objects.filter(pk=instance.pk).values_list("slug", "category_id").first()
+        )
+
+
+@receiver(post_save, sender=Product)
+@receiver(post_delete, sender=Product)
+def drop_product_pages(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    old_slug, old_category = None, None
+    if getattr(instance, "_old_place", None):
+        old_slug, old_category_id = instance._old_place
+        if old_category_id != instance.category_id:
+            old_category = Category.objects.filter(pk=old_category_id).first()
+    transaction.on_commit(lambda: caching.invalidate_product(instance, old_slug, old_category))
+
+
+@receiver(post_save, sender=Category)
+@receiver(post_delete, sender=Category)
+def drop_category_pages(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    slugs = list(Product.objects.filter(category_id=instance.pk).values_list("slug", flat=True))
+    transaction.on_commit(lambda: caching.invalidate_category(instance, slugs))

@@ -1,0 +1,153 @@
+"""The store's pages. Thin: read the request, ask the catalog or the cart, render.
+
+Each view carries one decorator from shop/caching.py that says who may keep its answer.
+"""
+
+from django.contrib import messages
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db import connection
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from shop import cart as carts
+from shop.caching import health_check, mark_private, private_page, shared_page
+from shop.models import Category, Product
+
+PRODUCTS_PER_PAGE = 24
+FEATURED_ON_HOME = 8
+SEARCH_MAX_LENGTH = 100
+
+
+def _page_of(request, queryset):
+    """Return the requested page of a queryset; a page that does not exist is a 404."""
+    paginator = Paginator(queryset, PRODUCTS_PER_PAGE)
+    try:
+        return paginator.page(request.GET.get("page") or 1)
+    except (EmptyPage, PageNotAnInteger):
+        raise Http404("No such page.") from None
+
+
+# Shared: the same for every visitor, so cached by Django and Varnish (shop/caching.py).
+@shared_page
+@require_http_methods(["GET", "HEAD"])
+def home(request):
+    featured = Product.objects.active().filter(is_featured=True).select_related("category")[:FEATURED_ON_HOME]
+    return render(request, "shop/home.html", {"categories": Category.objects.all(), "featured": featured})
+
+
+# Shared: the listing is the same for everyone; `?page=` is part of the key.
+@shared_page(query=("page",))
+@require_http_methods(["GET", "HEAD"])
+def category_detail(request, slug):
+    category = get_object_or_404(Category, slug=slug)
+    page = _page_of(request, category.products.active().order_by("name"))
+    return render(request, "shop/category.html", {"category": category, "page": page})
+
+
+def _product_last_modified(request, slug):
+    """The newest change among what a product page shows: the product and its category."""
+    row = Product.objects.active().filter(slug=slug).values_list("updated_at", "category__updated_at").first()
+    return max(row) if row else None
+
+
+# Shared: the add-to-cart form carries no token; the script posts to the private API.
+@shared_page(last_modified=_product_last_modified)
+@require_http_methods(["GET", "HEAD"])
+def product_detail(request, slug):
+    product = get_object_or_404(Product.objects.active().select_related("category"), slug=slug)
+    return render(request, "shop/product.html", {"product": product, "max_quantity": carts.max_quantity()})
+
+
+# Shared: the query string is part of the key; the whole group is dropped on any catalog change.
+@shared_page(query=("q", "page"), group="search")
+@require_http_methods(["GET", "HEAD"])
+def search(request):
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    page = None
+    if query:
+        matches = Product.objects.active().filter(Q(name__icontains=query) | Q(description__icontains=query))
+        page = _page_of(request, matches.order_by("name"))
+    return render(request, "shop/search.html", {"query": query, "page": page})
+
+
+# Private: the visitor's own cart, with CSRF-protected forms; works without JavaScript.
+@private_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def cart_page(request):
+    if request.method == "POST":
+        return _change_cart(request)
+    cart = carts.get_cart(request)
+    adding = None
+    if request.GET.get("add"):
+        # The no-JavaScript flow: the product page's form GETs here; confirm with a POST.
+        adding = Product.objects.active().filter(slug=request.GET["add"]).first()
+        if adding is None:
+            raise Http404("No such product.")
+    context = {
+        "lines": carts.lines(cart),
+        "summary": carts.summary(cart),
+        "adding": adding,
+        "quantity": request.GET.get("quantity") or 1,
+        "max_quantity": carts.max_quantity(),
+    }
+    return render(request, "shop/cart.html", context)
+
+
+def _change_cart(request):
+    """Apply one form action to the cart, then redirect (post/redirect/get)."""
+    action, slug = request.POST.get("action"), request.POST.get("product")
+    try:
+        if action == "add":
+            carts.sellable_product(slug)
+            quantity = carts.form_quantity(request.POST.get("quantity") or "1")
+            carts.add_product(carts.get_cart(request, create=True), slug, quantity)
+            messages.success(request, "Added to your cart.")
+        elif action == "update":
+            cart = carts.get_cart(request)
+            if cart is None:
+                raise carts.ProductNotFound("Your cart is empty.")
+            carts.set_quantity(cart, slug, carts.form_quantity(request.POST.get("quantity")))
+            messages.success(request, "Cart updated.")
+        elif action == "remove":
+            cart = carts.get_cart(request)
+            if cart is None:
+                raise carts.ProductNotFound("Your cart is empty.")
+            carts.remove_product(cart, slug)
+            messages.success(request, "Removed from your cart.")
+        else:
+            raise carts.CartError("Unknown cart action.")
+    except carts.CartError as exc:
+        cart = carts.get_cart(request)
+        context = {
+            "lines": carts.lines(cart),
+            "summary": carts.summary(cart),
+            "error": str(exc),
+            "max_quantity": carts.max_quantity(),
+        }
+        return render(request, "shop/cart.html", context, status=exc.status)
+    return redirect("cart_page")
+
+
+@health_check
+def healthz(request):
+    """Liveness: the process answers and its database connection works."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+def page_not_found(request, exception=None):
+    """404 in the store's look, cached briefly by Varnish so floods of bad URLs stay cheap."""
+    from django.conf import settings
+    from django.utils.cache import patch_cache_control
+
+    response = render(request, "404.html", status=404)
+    patch_cache_control(response, public=True, max_age=0, s_maxage=settings.NOT_FOUND_CACHE_SECONDS)
+    return response
+
+
+def server_error(request):
+    """500 in the store's look; never cached, no traceback."""
+    return mark_private(render(request, "500.html", status=500))

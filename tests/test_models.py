@@ -1,0 +1,46 @@
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError
+
+from shop.models import CartItem, Product
+from tests.factories import CartFactory, CartItemFactory, CategoryFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_product_url_uses_its_slug():
+    assert ProductFactory(slug="oak-bowl").get_absolute_url() == "/products/oak-bowl/"
+
+
+def test_category_url_uses_its_slug():
+    assert CategoryFactory(slug="kitchen").get_absolute_url() == "/categories/kitchen/"
+
+
+def test_active_queryset_hides_inactive_products():
+    shown = ProductFactory()
+    ProductFactory(is_active=False)
+    assert list(Product.objects.active()) == [shown]
+
+
+def test_cart_line_is_unique_per_product():
+    item = CartItemFactory()
+    with pytest.raises(IntegrityError):
+        CartItem.objects.create(cart=item.cart, product=item.product, quantity=1)
+
+
+def test_cart_line_quantity_cannot_be_zero():
+    cart = CartFactory()
+    with pytest.raises(IntegrityError):
+        CartItem.objects.create(cart=cart, product=ProductFactory(), quantity=0)
+
+
+def test_subtotal_reads_the_current_price():
+    item = CartItemFactory(quantity=3, product__price=Decimal("2.00"))
+    Product.objects.filter(pk=item.product.pk).update(price=Decimal("5.00"))
+    item.refresh_from_db()
+    assert item.subtotal == Decimal("15.00")
+
+
+def test_out_of_stock_product_is_not_in_stock():
+    assert not ProductFactory(stock=0).in_stock
