@@ -264,7 +264,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
 
             modified = last_modified(request, *args, **kwargs) if last_modified else None
             if modified is not None:
-                not_modified = get_conditional_response(request, last_modified=modified.timestamp())
+                not_modified = get_conditional_response(request, last_modified=int(modified.timestamp()))
                 if not_modified is not None:
                     _shared_headers(not_modified, modified.timestamp())
                     return not_modified
@@ -279,6 +279,10 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
                     return _response_from(request, fresh, _now(), "HIT")
                 return view_func(request, *args, **kwargs)
             try:
+                # Another request may have stored the page between our read and our lock.
+                entry = _read_entry(base, encoding, group)
+                if entry is not None and _now() < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
+                    return _response_from(request, entry, _now(), "HIT")
                 generation = _generation(group)
                 response = view_func(request, *args, **kwargs)
                 return _store_and_answer(request, response, base, encoding, generation, modified)

@@ -1,0 +1,469 @@
+"""The cache contract (DESIGN.md), proven through Django's test client and a live server.
+
+These tests run on whatever CACHE_URL says: `make test` runs them on the database cache and again
+on Redis.
+"""
+
+import gzip
+import json
+import logging
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+import shop.views
+from shop import caching
+from tests.factories import CategoryFactory, ProductFactory
+
+SHARED_URLS = ["/", "/categories/kitchen/", "/categories/kitchen/?page=2", "/products/blue-mug/", "/search/?q=mug"]
+USES_DB_CACHE = django_settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache")
+
+
+@pytest.fixture
+def catalog(db):
+    kitchen = CategoryFactory(name="Kitchen", slug="kitchen")
+    ProductFactory.create_batch(30, category=kitchen)
+    return ProductFactory(name="Blue Mug", slug="blue-mug", category=kitchen, is_featured=True)
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """Count the templates the store's views render (one per page render)."""
+    counted = []
+    real_render = shop.views.render
+    lock = threading.Lock()
+
+    def counting_render(request, template_name, *args, **kwargs):
+        with lock:
+            counted.append(template_name)
+        return real_render(request, template_name, *args, **kwargs)
+
+    monkeypatch.setattr(shop.views, "render", counting_render)
+    return counted
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A clock the test moves by hand: `clock.now += 61`."""
+
+    class Clock:
+        now = 1_800_000_000.0
+
+    monkeypatch.setattr(caching, "_now", lambda: Clock.now)
+    return Clock
+
+
+def _visitor_with_cart():
+    visitor = Client()
+    visitor.post("/api/cart/items/", json.dumps({"product": "blue-mug", "quantity": 2}), content_type="application/json")
+    assert "sessionid" in visitor.cookies
+    return visitor
+
+
+# ------------------------------------------------------------------------------------------------
+# Every URL has a class
+# ------------------------------------------------------------------------------------------------
+
+
+def test_every_url_pattern_declares_a_cache_class():
+    unclassified = []
+    for pattern in get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            if str(pattern.pattern) not in caching.PRIVATE_URL_PREFIXES:
+                unclassified.append(str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            if getattr(pattern.callback, "cache_class", None) not in (caching.SHARED, caching.PRIVATE, caching.HEALTH):
+                unclassified.append(str(pattern.pattern))
+    assert unclassified == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Shared pages stay shared
+# ------------------------------------------------------------------------------------------------
+
+
+def _assert_shared(response):
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", "")
+    assert "Accept-Encoding" in response["Vary"]
+    assert response.cookies == {} or not any(response.cookies.values())
+    control = response["Cache-Control"]
+    assert "public" in control
+    assert f"s-maxage={django_settings.PRODUCT_CACHE_SECONDS}" in control
+    assert "max-age=" in control.replace("s-maxage", "")
+    body = response.content.decode()
+    assert "csrfmiddlewaretoken" not in body
+    assert "sessionid" not in body
+
+
+@pytest.mark.parametrize("url", SHARED_URLS)
+def test_shared_page_for_anonymous_visitor(client, catalog, url):
+    _assert_shared(client.get(url))
+    _assert_shared(client.get(url))  # the cached copy too
+
+
+@pytest.mark.parametrize("url", SHARED_URLS)
+def test_shared_page_for_visitor_with_a_cart(catalog, url):
+    _assert_shared(_visitor_with_cart().get(url))
+
+
+@pytest.mark.parametrize("url", SHARED_URLS)
+def test_shared_page_for_logged_in_staff(admin_client, catalog, url):
+    response = admin_client.get(url)
+    _assert_shared(response)
+    assert "admin" not in response.content.decode().lower()
+
+
+@pytest.mark.parametrize(
+    "method, url",
+    [("get", "/cart/"), ("get", "/api/cart/"), ("post", "/api/cart/items/"), ("delete", "/api/cart/items/blue-mug/")],
+)
+def test_private_responses_are_private_no_store_and_vary_on_cookie(catalog, method, url):
+    response = getattr(_visitor_with_cart(), method)(url)
+    assert "private" in response["Cache-Control"]
+    assert "no-store" in response["Cache-Control"]
+    assert "Cookie" in response["Vary"]
+
+
+def test_admin_is_private(admin_client):
+    response = admin_client.get("/admin/")
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_healthz_is_never_stored(client, db):
+    assert "no-store" in client.get("/healthz")["Cache-Control"]
+
+
+def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, monkeypatch, caplog, renders):
+    """The guard: a template or view that reads the session makes the page private, loudly."""
+    real_render = shop.views.render
+
+    def render_reading_session(request, *args, **kwargs):
+        request.session.get("anything")
+        return real_render(request, *args, **kwargs)
+
+    monkeypatch.setattr(shop.views, "render", render_reading_session)
+    with caplog.at_level(logging.ERROR, logger="shop.caching"):
+        first = client.get("/products/blue-mug/")
+        second = client.get("/products/blue-mug/")
+    assert "private" in first["Cache-Control"]
+    assert second["X-Django-Cache"] if "X-Django-Cache" in second else True
+    assert "X-Django-Cache" not in second  # rendered again, never served from the cache
+    assert "touched the session" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------------
+# Same HTML, own cart; hits cost no catalog query
+# ------------------------------------------------------------------------------------------------
+
+
+def test_two_visitors_get_identical_html_and_their_own_cart(catalog):
+    alice, bob = _visitor_with_cart(), Client()
+    bob.post("/api/cart/items/", json.dumps({"product": "blue-mug", "quantity": 5}), content_type="application/json")
+    first, second = alice.get("/products/blue-mug/"), bob.get("/products/blue-mug/")
+    assert first.content == second.content
+    assert (first["X-Django-Cache"], second["X-Django-Cache"]) == ("MISS", "HIT")
+    assert alice.get("/api/cart/").json()["count"] == 2
+    assert bob.get("/api/cart/").json()["count"] == 5
+
+
+@pytest.mark.parametrize("url", SHARED_URLS)
+def test_cache_hit_runs_no_catalog_query(client, catalog, url, django_assert_num_queries, renders):
+    client.get(url)
+    # The database cache reads its table once; Redis, memcached and locmem need no query at all.
+    with django_assert_num_queries(1 if USES_DB_CACHE else 0):
+        response = client.get(url)
+    assert response["X-Django-Cache"] == "HIT"
+    assert len(renders) == 1
+
+
+def test_cache_hit_with_locmem_runs_no_query_at_all(client, catalog, settings, django_assert_num_queries):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    client.get("/products/blue-mug/")
+    with django_assert_num_queries(0):
+        assert client.get("/products/blue-mug/")["X-Django-Cache"] == "HIT"
+
+
+def test_uncached_product_page_needs_two_catalog_queries(client, catalog):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/products/blue-mug/").status_code == 200
+    catalog_queries = [q["sql"] for q in queries if "shop_cache" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
+    # Last-Modified (product and category times), then the product with its category.
+    assert len(catalog_queries) == 2, catalog_queries
+
+
+# ------------------------------------------------------------------------------------------------
+# Invalidation
+# ------------------------------------------------------------------------------------------------
+
+
+def test_price_change_is_visible_on_the_next_request(client, catalog, django_capture_on_commit_callbacks):
+    assert "€12.50" in client.get("/products/blue-mug/").content.decode()
+    for url in ("/", "/categories/kitchen/", "/search/?q=blue"):
+        client.get(url)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.price = Decimal("99.00")
+        catalog.save()
+    for url in ("/products/blue-mug/", "/", "/search/?q=blue"):
+        response = client.get(url)
+        assert response["X-Django-Cache"] == "MISS", url
+        assert "€99.00" in response.content.decode(), url
+
+
+def test_listing_pages_drop_a_changed_product(client, catalog, django_capture_on_commit_callbacks):
+    pages = [client.get(f"/categories/kitchen/?page={n}").content.decode() for n in (1, 2)]
+    assert any("Blue Mug" in page for page in pages)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.is_active = False
+        catalog.save()
+    pages = [client.get(f"/categories/kitchen/?page={n}").content.decode() for n in (1, 2)]
+    assert not any("Blue Mug" in page for page in pages)
+    assert client.get("/products/blue-mug/").status_code == 404
+
+
+def test_deleted_product_is_gone_at_once(client, catalog, django_capture_on_commit_callbacks):
+    client.get("/products/blue-mug/")
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.delete()
+    assert client.get("/products/blue-mug/").status_code == 404
+
+
+def test_category_rename_shows_on_its_product_pages(client, catalog, django_capture_on_commit_callbacks):
+    client.get("/products/blue-mug/")
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.category.name = "Cookware"
+        catalog.category.save()
+    assert "Cookware" in client.get("/products/blue-mug/").content.decode()
+
+
+def test_nothing_is_dropped_before_the_transaction_commits(client, catalog, django_capture_on_commit_callbacks):
+    client.get("/products/blue-mug/")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        catalog.price = Decimal("1.00")
+        catalog.save()
+    assert client.get("/products/blue-mug/")["X-Django-Cache"] == "HIT"
+    assert len(callbacks) == 1
+
+
+def _admin_form(product, **changes):
+    data = {
+        "category": product.category_id, "name": product.name, "slug": product.slug,
+        "description": product.description, "price": str(product.price), "stock": product.stock,
+        "is_active": "on", "_save": "Save",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_price_change_is_visible_on_the_next_request(admin_user):
+    kitchen = CategoryFactory(slug="kitchen")
+    product = ProductFactory(slug="blue-mug", category=kitchen)
+    staff, visitor = Client(), Client()
+    staff.force_login(admin_user)
+    visitor.get("/products/blue-mug/")
+    response = staff.post(f"/admin/shop/product/{product.pk}/change/", _admin_form(product, price="77.70"))
+    assert response.status_code == 302
+    page = visitor.get("/products/blue-mug/")
+    assert page["X-Django-Cache"] == "MISS"
+    assert "€77.70" in page.content.decode()
+
+
+class _BanRecorder(BaseHTTPRequestHandler):
+    received = []
+
+    def do_BAN(self):  # noqa: N802 (the HTTP method's name)
+        self.received.append(self.headers["X-Ban-Path"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_varnish():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BanRecorder)
+    _BanRecorder.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", _BanRecorder.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_product_save_bans_its_pages_in_every_varnish(catalog, settings, fake_varnish, django_capture_on_commit_callbacks):
+    url, received = fake_varnish
+    settings.VARNISH_URLS = [url, url]
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.save()
+    assert len(received) == 2
+    assert r"^/products/blue\-mug/" in received[0]
+    assert r"^/categories/kitchen/" in received[0]
+    assert "^/$" in received[0]
+
+
+def test_unreachable_varnish_is_logged_not_raised(
+    admin_client, catalog, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.VARNISH_URLS = ["http://127.0.0.1:9"]  # nothing listens on the discard port
+    with caplog.at_level(logging.WARNING, logger="shop.caching"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                f"/admin/shop/product/{catalog.pk}/change/", _admin_form(catalog, price="5.00")
+            )
+    assert response.status_code == 302
+    assert "Varnish ban" in caplog.text
+    assert "€5.00" in admin_client.get("/products/blue-mug/").content.decode()
+
+
+# ------------------------------------------------------------------------------------------------
+# TTL, Age and staleness, with a fake clock
+# ------------------------------------------------------------------------------------------------
+
+
+def test_hit_carries_its_age_so_caches_in_front_do_not_add_a_ttl(client, catalog, clock):
+    client.get("/products/blue-mug/")
+    clock.now += 25
+    response = client.get("/products/blue-mug/")
+    assert response["X-Django-Cache"] == "HIT"
+    assert response["Age"] == "25"
+
+
+def test_worst_case_staleness_without_purge_is_one_ttl(client, catalog, clock, renders):
+    from shop.models import Product
+
+    ttl = django_settings.PRODUCT_CACHE_SECONDS
+    client.get("/products/blue-mug/")
+    Product.objects.filter(pk=catalog.pk).update(price=Decimal("3.33"))  # no signal: no purge
+    clock.now += ttl - 1
+    assert "€12.50" in client.get("/products/blue-mug/").content.decode()
+    clock.now += 2
+    fresh = client.get("/products/blue-mug/")
+    assert "€3.33" in fresh.content.decode()
+    assert fresh["X-Django-Cache"] == "MISS"
+    assert len(renders) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Conditional GET
+# ------------------------------------------------------------------------------------------------
+
+
+def test_matching_etag_gets_304_from_the_cache_without_rendering(client, catalog, renders):
+    etag = client.get("/products/blue-mug/")["ETag"]
+    response = client.get("/products/blue-mug/", headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.content == b""
+    assert len(renders) == 1
+
+
+def test_if_modified_since_gets_304_without_rendering_on_a_miss(client, catalog, renders):
+    last_modified = client.get("/products/blue-mug/")["Last-Modified"]
+    cache.clear()
+    response = client.get("/products/blue-mug/", headers={"If-Modified-Since": last_modified})
+    assert response.status_code == 304
+    assert len(renders) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Vary: Accept-Encoding, handled
+# ------------------------------------------------------------------------------------------------
+
+
+def test_gzip_and_identity_variants_are_cached_apart(client, catalog, renders):
+    zipped = client.get("/products/blue-mug/", headers={"Accept-Encoding": "gzip, deflate, br"})
+    plain = client.get("/products/blue-mug/", headers={"Accept-Encoding": "identity"})
+    zipped_again = client.get("/products/blue-mug/", headers={"Accept-Encoding": "gzip"})
+    assert zipped["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain
+    assert gzip.decompress(zipped.content) == plain.content
+    assert zipped_again.content == zipped.content
+    assert (plain["X-Django-Cache"], zipped_again["X-Django-Cache"]) == ("HIT", "HIT")
+    assert zipped["ETag"] != plain["ETag"]
+    assert len(renders) == 1
+
+
+def test_gzip_refused_with_q_zero_gets_identity(client, catalog):
+    response = client.get("/products/blue-mug/", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in response
+
+
+def test_tracking_parameters_share_the_clean_page(client, catalog, renders):
+    client.get("/products/blue-mug/")
+    response = client.get("/products/blue-mug/?utm_source=news&fbclid=abc")
+    assert response["X-Django-Cache"] == "HIT"
+    assert len(renders) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Faults: the cache down, the table missing
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+        {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_cache_table"},
+    ],
+    ids=["redis-down", "table-missing"],
+)
+def test_pages_render_when_the_cache_is_broken(client, catalog, settings, caplog, backend):
+    settings.CACHES = {"default": backend}
+    with caplog.at_level(logging.WARNING, logger="shop.caching"):
+        for url in SHARED_URLS:
+            assert client.get(url).status_code == 200
+    assert "cache unavailable" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------------
+# No stampede: one render per expiry, however many requests wait
+# ------------------------------------------------------------------------------------------------
+
+
+def _hammer(url, count=32):
+    barrier = threading.Barrier(count)
+    statuses = []
+
+    def get():
+        barrier.wait()
+        statuses.append(requests.get(url, timeout=30).status_code)
+
+    threads = [threading.Thread(target=get) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expired_hot_page_is_rendered_once_under_32_concurrent_requests(live_server, clock, renders):
+    ProductFactory(slug="hot", category=CategoryFactory(slug="kitchen"))
+    url = live_server.url + "/products/hot/"
+    assert requests.get(url, timeout=10).status_code == 200
+    clock.now += django_settings.PRODUCT_CACHE_SECONDS + 1  # the entry has expired
+    renders.clear()
+    assert _hammer(url) == [200] * 32
+    assert len(renders) <= 2, renders
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cold_hot_page_is_rendered_once_under_32_concurrent_requests(live_server, renders):
+    ProductFactory(slug="hot", category=CategoryFactory(slug="kitchen"))
+    url = live_server.url + "/products/hot/"
+    assert _hammer(url) == [200] * 32
+    assert len(renders) <= 2, renders
