@@ -143,7 +143,7 @@ def test_healthz_is_never_stored(client, db):
     assert "no-store" in client.get("/healthz")["Cache-Control"]
 
 
-def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, monkeypatch, caplog, renders):
+def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, monkeypatch, caplog):
     """The guard: a template or view that reads the session makes the page private, loudly."""
     real_render = shop.views.render
 
@@ -156,7 +156,6 @@ def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, mon
         first = client.get("/products/blue-mug/")
         second = client.get("/products/blue-mug/")
     assert "private" in first["Cache-Control"]
-    assert second["X-Django-Cache"] if "X-Django-Cache" in second else True
     assert "X-Django-Cache" not in second  # rendered again, never served from the cache
     assert "touched the session" in caplog.text
 

@@ -2,7 +2,7 @@
 
 Repeatable (the same --seed gives the same catalog, product by product, whatever --products is)
 and idempotent (products are keyed by slug; a second run adds only what is missing). Images are
-drawn locally with Pillow, a few per category, and shared by that category's products.
+drawn locally with Pillow, two per kind of product (mug, lamp, ...), and shared by its products.
 """
 
 import random
@@ -43,7 +43,7 @@ SENTENCES = [
     "Pairs well with the rest of the {category} range.",
     "Tested in our own homes before it reached the shop.",
 ]
-IMAGES_PER_CATEGORY = 6
+IMAGES_PER_KIND = 2
 BATCH = 1000
 
 
@@ -83,18 +83,18 @@ class Command(BaseCommand):
         return categories
 
     def _images(self, seed):
-        """Draw a few images per category once; return {category slug: [media paths]}."""
+        """Draw each product kind's pictures once; return {noun: [media paths]}."""
         folder = Path(settings.MEDIA_ROOT) / "products"
         folder.mkdir(parents=True, exist_ok=True)
         images = {}
-        for name, (nouns, colour) in CATEGORIES.items():
-            slug = slugify(name)
-            images[slug] = []
-            for n in range(IMAGES_PER_CATEGORY):
-                relative = f"products/demo-{slug}-{n}.png"
-                if not (folder.parent / relative).exists():
-                    _draw(folder.parent / relative, nouns[n % len(nouns)], colour, random.Random(f"{seed}-{slug}-{n}"))
-                images[slug].append(relative)
+        for nouns, colour in CATEGORIES.values():
+            for noun in nouns:
+                images[noun] = []
+                for variant in range(IMAGES_PER_KIND):
+                    relative = f"products/demo-{slugify(noun)}-{variant}.png"
+                    if not (folder.parent / relative).exists():
+                        _draw(folder.parent / relative, noun, colour, random.Random(f"{seed}-{noun}-{variant}"))
+                    images[noun].append(relative)
         return images
 
 
@@ -103,10 +103,13 @@ def _product(seed, index, categories, images):
     rng = random.Random(f"{seed}-{index}")
     category = categories[index % len(categories)]
     nouns = CATEGORIES[category.name][0]
-    name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {rng.choice(nouns)}"
+    noun = rng.choice(nouns)
+    name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {noun}"
     colour = rng.choice(COLOURS)
     sentences = rng.sample(SENTENCES, 3)
-    description = f"A {colour.lower()} {name.lower()}. " + " ".join(sentences).format(category=category.name.lower())
+    description = f"The {name.lower()}, in {colour.lower()}. " + " ".join(sentences).format(
+        category=category.name.lower()
+    )
     price = Decimal(rng.randint(4, 249)) + Decimal(rng.choice(["0.49", "0.95", "0.99"]))
     return Product(
         category=category,
@@ -115,7 +118,7 @@ def _product(seed, index, categories, images):
         description=description,
         price=price,
         stock=0 if rng.random() < 0.05 else rng.randint(1, 60),
-        image=rng.choice(images[category.slug]),
+        image=rng.choice(images[noun]),
         is_active=True,
         is_featured=index % 37 == 0,
     )
