@@ -7,6 +7,7 @@ A refused request changes nothing: each change runs in one transaction (see shop
 import json
 from functools import wraps
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -66,7 +67,10 @@ def read_body(request):
             raise carts.CartError("The request body must be a JSON object.")
         return data
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data") or not request.body:
-        fields = request.POST if request.method == "POST" else QueryDict(request.body)
+        try:
+            fields = request.POST if request.method == "POST" else QueryDict(request.body)
+        except SuspiciousOperation as exc:  # too many fields, or a body past Django's limit
+            raise carts.CartError(f"The form body was refused: {exc}") from None
         data = {key: fields.get(key) for key in fields}
         if "quantity" in data:
             data["quantity"] = carts.form_quantity(data["quantity"])

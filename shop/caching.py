@@ -225,6 +225,18 @@ def _touched_visitor_state(request, response):
     )
 
 
+def _declines_sharing(response):
+    """Tell whether the view itself said its answer must not be shared.
+
+    The same rules Django's cache middleware follows: `private`, `no-store` or `no-cache` in any
+    letter case, or `Vary: *` (the answer depends on something no key can hold).
+    """
+    control = response.get("Cache-Control", "").lower()
+    directives = {part.split("=")[0].strip() for part in control.split(",")}
+    vary = {part.strip() for part in response.get("Vary", "").split(",")}
+    return bool(directives & {"private", "no-store", "no-cache"}) or "*" in vary
+
+
 def _wait_for_entry(base, encoding, group, newer_than):
     """Wait for another request's render of this page; None if it takes too long."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -297,7 +309,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
 
 def _store_and_answer(request, response, base, encoding, generation, modified):
     """Store a fresh render (both encodings) and answer it in the client's encoding."""
-    if response.status_code != 200 or response.streaming:
+    if response.status_code != 200 or response.streaming or _declines_sharing(response):
         return response
     if _touched_visitor_state(request, response):
         # A shared page must not depend on the visitor. Storing it would hand one visitor's

@@ -223,3 +223,31 @@ def test_post_with_csrf_token_from_the_cart_answer_is_accepted(product):
     )
     assert response.status_code == 200
     assert response.json()["count"] == 1
+
+
+def test_too_many_form_fields_is_a_clear_400(client, product, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=1" for i in range(50)) + "&product=blue-mug"
+    response = client.post("/api/cart/items/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "number of GET/POST parameters" in response.json()["error"]
+    assert Cart.objects.count() == 0
+
+
+def test_head_answers_without_a_body_or_a_session(client):
+    response = client.head("/api/cart/")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert "sessionid" not in response.cookies
+
+
+def test_options_is_refused_with_the_allowed_methods(client):
+    response = client.options("/api/cart/items/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert "Access-Control-Allow-Origin" not in response  # no CORS: the API is same-origin only
+
+
+def test_unknown_method_is_405_not_500(client):
+    response = client.generic("PROPFIND", "/api/cart/")
+    assert response.status_code == 405

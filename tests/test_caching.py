@@ -62,7 +62,8 @@ def clock(monkeypatch):
 
 def _visitor_with_cart():
     visitor = Client()
-    visitor.post("/api/cart/items/", json.dumps({"product": "blue-mug", "quantity": 2}), content_type="application/json")
+    body = json.dumps({"product": "blue-mug", "quantity": 2})
+    visitor.post("/api/cart/items/", body, content_type="application/json")
     assert "sessionid" in visitor.cookies
     return visitor
 
@@ -303,7 +304,9 @@ def fake_varnish():
     server.server_close()
 
 
-def test_product_save_bans_its_pages_in_every_varnish(catalog, settings, fake_varnish, django_capture_on_commit_callbacks):
+def test_product_save_bans_its_pages_in_every_varnish(
+    catalog, settings, fake_varnish, django_capture_on_commit_callbacks
+):
     url, received = fake_varnish
     settings.VARNISH_URLS = [url, url]
     with django_capture_on_commit_callbacks(execute=True):
@@ -466,3 +469,49 @@ def test_cold_hot_page_is_rendered_once_under_32_concurrent_requests(live_server
     url = live_server.url + "/products/hot/"
     assert _hammer(url) == [200] * 32
     assert len(renders) <= 2, renders
+
+
+# ------------------------------------------------------------------------------------------------
+# Django's own rules, on this project's policy: a view that declines sharing is never stored
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("Cache-Control", "private"),
+        ("Cache-Control", "PRIVATE, max-age=60"),
+        ("Cache-Control", "No-Store"),
+        ("Cache-Control", "no-cache"),
+        ("Vary", "*"),
+        ("Vary", "Accept-Encoding, *"),
+    ],
+)
+def test_view_that_declines_sharing_is_never_stored(client, catalog, monkeypatch, renders, header, value):
+    real_render = shop.views.render
+
+    def render_declining(request, *args, **kwargs):
+        response = real_render(request, *args, **kwargs)
+        response[header] = value
+        return response
+
+    monkeypatch.setattr(shop.views, "render", render_declining)
+    first, second = client.get("/products/blue-mug/"), client.get("/products/blue-mug/")
+    assert "X-Django-Cache" not in first
+    assert "X-Django-Cache" not in second
+    assert "public" not in first.get("Cache-Control", "")
+
+
+def test_view_that_sets_a_cookie_is_never_stored(client, catalog, monkeypatch):
+    real_render = shop.views.render
+
+    def render_with_cookie(request, *args, **kwargs):
+        response = real_render(request, *args, **kwargs)
+        response.set_cookie("tracking", "1")
+        return response
+
+    monkeypatch.setattr(shop.views, "render", render_with_cookie)
+    client.get("/products/blue-mug/")
+    second = Client().get("/products/blue-mug/")
+    assert "X-Django-Cache" not in second
+    assert "private" in second["Cache-Control"]

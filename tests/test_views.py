@@ -159,3 +159,23 @@ def test_cart_form_post_without_csrf_token_is_refused(product):
     response = strict.post("/cart/", {"action": "add", "product": "blue-mug"})
     assert response.status_code == 403
     assert "form has expired" in response.content.decode()
+
+
+def test_double_slash_path_is_not_an_open_redirect(client, db):
+    response = client.get("//evil.example/products")
+    assert response.status_code == 404
+    assert "evil.example" not in response.get("Location", "")
+
+
+@pytest.mark.parametrize(
+    "path", ["/products/%0d%0aSet-Cookie:x=1/", "/products/" + "a" * 3000 + "/", "/products/%ff%fe/"]
+)
+def test_odd_paths_are_a_clean_404(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "Set-Cookie" not in str(response.headers.get("Location", ""))
+    assert not any(name.lower() == "x" for name in response.cookies)
+
+
+def test_post_to_a_shared_page_is_405(client, product):
+    assert client.post("/products/blue-mug/").status_code == 405
