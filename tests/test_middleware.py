@@ -8,8 +8,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def database_down(monkeypatch, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+def database_down(monkeypatch, settings, request):
+    # An empty cache of its own: a page cached earlier would (rightly) still be served.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.name}
+    }
 
     def refuse(self):
         raise OperationalError("(2003, \"Can't connect to MySQL server on '127.0.0.1' (111)\")")
