@@ -125,6 +125,22 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
+# A read replica (MariaDB/MySQL replication), optional: shared catalog pages read from it while
+# it is healthy; the cart, the admin and all writes use the primary (see shop/replicas.py).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        OPTIONS=dict(DATABASES["default"].get("OPTIONS", {}), connect_timeout=2),
+        # Tests read the primary's test database through this alias rather than a copy.
+        TEST={"MIRROR": "default"},
+    )
+    DATABASE_ROUTERS = ["shop.replicas.ReplicaRouter"]
+# How often (seconds) a process re-checks the replica, and the lag (seconds) it tolerates.
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=5.0)
+REPLICA_MAX_LAG_SECONDS = env.int("REPLICA_MAX_LAG_SECONDS", default=5)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -39,6 +39,8 @@ from django.utils.cache import (
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.text import compress_string
 
+from shop.replicas import catalog_reads_from_replica
+
 logger = logging.getLogger(__name__)
 
 SHARED = "shared"
@@ -274,7 +276,8 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
             if entry is not None and now < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
                 return _response_from(request, entry, now, "HIT")
 
-            modified = last_modified(request, *args, **kwargs) if last_modified else None
+            with catalog_reads_from_replica():
+                modified = last_modified(request, *args, **kwargs) if last_modified else None
             if modified is not None:
                 not_modified = get_conditional_response(request, last_modified=int(modified.timestamp()))
                 if not_modified is not None:
@@ -289,14 +292,16 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
                 fresh = _wait_for_entry(base, encoding, group, newer_than=now - 1)
                 if fresh is not None:
                     return _response_from(request, fresh, _now(), "HIT")
-                return view_func(request, *args, **kwargs)
+                with catalog_reads_from_replica():
+                    return view_func(request, *args, **kwargs)
             try:
                 # Another request may have stored the page between our read and our lock.
                 entry = _read_entry(base, encoding, group)
                 if entry is not None and _now() < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
                     return _response_from(request, entry, _now(), "HIT")
                 generation = _generation(group)
-                response = view_func(request, *args, **kwargs)
+                with catalog_reads_from_replica():
+                    response = view_func(request, *args, **kwargs)
                 return _store_and_answer(request, response, base, encoding, generation, modified)
             finally:
                 _release_lock(base)
