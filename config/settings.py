@@ -201,11 +201,14 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # HTTPS=1 when TLS terminates in front of Varnish (see the README's deploy guide): the terminator
-# sets X-Forwarded-Proto, Varnish passes it on, and cookies become Secure.
+# connects to Varnish's listener named "tls", Varnish then sets X-Forwarded-Proto: https itself
+# (never taken from the client; deploy/varnish/default.vcl), and cookies become Secure.
 HTTPS = env.bool("HTTPS", default=False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Varnish probes /healthz over plain HTTP on loopback: a 301 there would mark Django sick.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)  # 1 year
