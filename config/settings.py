@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,19 +54,23 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "shop",
 ]
 
 # Kept short on purpose: every middleware runs on every cache hit too. Session, CSRF and auth
 # are lazy, so a shared page that does not touch them pays almost nothing for them.
 MIDDLEWARE = [
+    # Security headers first, so that every answer carries them: also a 400 for a bad Host,
+    # which the middleware below CommonMiddleware would never see.
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees exceptions from the views: a lost database answers a styled 503.
     "shop.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -194,6 +199,22 @@ CSRF_FAILURE_VIEW = "shop.api.csrf_failure"
 # Security (https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/)
 # ------------------------------------------------------------------------------------------------
 
+# Only the store's own files may run or style a page: no inline script or style anywhere (cart.js
+# and store.css are files), no plugins, no framing. Nginx sends the same policy with static
+# files and its own error pages (deploy/nginx/shop.conf). https://django-csp.readthedocs.io/
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
