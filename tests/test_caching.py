@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 import shop.views
 from shop import caching
+from tests.concurrency import run_together
 from tests.factories import CategoryFactory, ProductFactory
 
 SHARED_URLS = ["/", "/categories/kitchen/", "/categories/kitchen/?page=2", "/products/blue-mug/", "/search/?q=mug"]
@@ -437,19 +438,7 @@ def test_pages_render_when_the_cache_is_broken(client, catalog, settings, caplog
 
 
 def _hammer(url, count=32):
-    barrier = threading.Barrier(count)
-    statuses = []
-
-    def get():
-        barrier.wait()
-        statuses.append(requests.get(url, timeout=30).status_code)
-
-    threads = [threading.Thread(target=get) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return statuses
+    return run_together(count, lambda _: requests.get(url, timeout=30).status_code)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,14 +1,13 @@
 """The cart module, and concurrent adds through real threads and real database connections."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from shop import cart as carts
 from shop.models import CartItem
+from tests.concurrency import run_together
 from tests.factories import CartFactory, ProductFactory
 
 
@@ -37,26 +36,6 @@ def test_lines_of_products_withdrawn_from_sale_are_not_counted():
     assert carts.summary(cart)["count"] == 1
 
 
-def _in_threads(count, work):
-    """Run `work(i)` in `count` threads started together; return their results."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        finally:
-            connection.close()  # each thread opened its own connection
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_adds_of_one_product_end_with_quantity_twenty():
     product = ProductFactory(slug="hot-item", stock=100)
@@ -71,7 +50,7 @@ def test_twenty_concurrent_adds_of_one_product_end_with_quantity_twenty():
         response = tab.post("/api/cart/items/", json.dumps({"product": product.slug}), content_type="application/json")
         return response.status_code
 
-    statuses = _in_threads(20, add)
+    statuses = run_together(20, add)
 
     assert statuses == [200] * 20
     assert CartItem.objects.filter(product=product).count() == 1
@@ -91,5 +70,5 @@ def test_concurrent_adds_of_different_products_lose_none():
         body = json.dumps({"product": products[i % 10].slug, "quantity": 2})
         return tab.post("/api/cart/items/", body, content_type="application/json").status_code
 
-    assert _in_threads(20, add) == [200] * 20
+    assert run_together(20, add) == [200] * 20
     assert visitor.get("/api/cart/").json()["count"] == 1 + 20 * 2
