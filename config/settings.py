@@ -155,6 +155,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHE_TABLE = "shop_cache"
 CACHES = {"default": env.cache("CACHE_URL", default=f"dbcache://{CACHE_TABLE}")}
+# django-environ leaves `?key_prefix=` and `?version=` of a redis:// URL in lower case, where
+# Django never reads them: two sites sharing one Redis database would serve each other's pages.
+for option in ("key_prefix", "version"):
+    if option in CACHES["default"]:
+        CACHES["default"][option.upper()] = CACHES["default"].pop(option)
 CACHES["default"].setdefault("KEY_PREFIX", "shop")
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
     CACHES["default"]["OPTIONS"] = {

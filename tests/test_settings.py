@@ -74,6 +74,12 @@ def test_cache_url_selects_redis_memcached_or_locmem():
     assert backend("locmem://") == "django.core.cache.backends.locmem.LocMemCache"
 
 
+def test_cache_key_prefix_in_the_url_is_honoured():
+    cache = _settings(["CACHES"], SHOP_DEMO="1", CACHE_URL="redis://127.0.0.1:6379/1?key_prefix=site2")["CACHES"]
+    assert cache["default"]["KEY_PREFIX"] == "site2"
+    assert _settings(["CACHES"], SHOP_DEMO="1")["CACHES"]["default"]["KEY_PREFIX"] == "shop"
+
+
 def test_allowed_hosts_and_ttls_come_from_the_environment():
     values = _settings(
         ["ALLOWED_HOSTS", "PRODUCT_CACHE_SECONDS", "VARNISH_URLS"],

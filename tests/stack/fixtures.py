@@ -1,0 +1,271 @@
+"""The real stack under test: Varnish -> Nginx -> uWSGI -> Django, started from deploy/ by deploy/stack.py.
+
+Imported by tests/stack/conftest.py and tests/browser/conftest.py. The main stack (`stack`) gets
+a run folder in /tmp, ports of its own (so a developer's `make stack` on 6081/8081 keeps
+running) and a fresh database: `shop_stack` on the MySQL server of DATABASE_URL, or SQLite in
+the run folder, with 60 demo products and an admin user. `short_ttl_stack` is a second set of
+servers on that database. Each stops by PID when its fixture's scope ends, whether the tests
+passed or not; after a failure the servers' logs are kept in test-artifacts/."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+
+from deploy.stack import SBIN_PATH, Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+ADMIN_USERNAME = "stack-admin"
+ADMIN_PASSWORD = "stack-admin-password-1"
+DEMO_PRODUCTS = 60
+
+# Made once, whichever conftest's copy of a fixture runs first: the browser and stack folders
+# each import the fixtures, and pytest keeps a session fixture's value per folder, so it would
+# otherwise start one stack per folder (on the same ports) and hand out each product twice.
+_RUNNING = {}
+_CATALOGS = {}
+# Seconds each stack took to prepare its database (None: it shares one) and to start its servers.
+TIMINGS = {}
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixtures
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack(request):
+    """The store behind Varnish :16081 and Nginx :18081, with the default TTLs."""
+    return _shared_stack(request, "stack", varnish_port=16081, nginx_port=18081)
+
+
+@pytest.fixture(scope="module")
+def short_ttl_stack(request, stack):
+    """A second Varnish, Nginx and uWSGI on the main stack's database, whose pages live 3 s.
+
+    Long enough to be cached, short enough that a test sees Varnish serve them past their TTL
+    (grace) within seconds. It reads the catalog the main stack seeded and keeps its cache
+    entries under a key prefix of its own.
+    """
+    return _shared_stack(
+        request, "stack-grace", 16082, 18082, database_url=stack.env["DATABASE_URL"], PRODUCT_CACHE_SECONDS="3"
+    )
+
+
+@pytest.fixture(scope="session")
+def catalog(stack):
+    """The in-stock products of the main stack, handed out so that no two tests share one."""
+    if stack.run_dir not in _CATALOGS:
+        _CATALOGS[stack.run_dir] = Catalog(stack)
+    return _CATALOGS[stack.run_dir]
+
+
+# ------------------------------------------------------------------------------------------------
+# Starting and stopping
+# ------------------------------------------------------------------------------------------------
+
+
+def _shared_stack(request, name, varnish_port, nginx_port, database_url=None, **settings):
+    if name not in _RUNNING:
+        _RUNNING[name] = _start_stack(name, varnish_port, nginx_port, database_url, settings)
+        request.addfinalizer(lambda: _stop_stack(request.session, name))
+    return _RUNNING[name]
+
+
+def _start_stack(name, varnish_port, nginx_port, database_url, settings):
+    """Start a stack on `database_url`, or on a database of its own that it prepares and seeds."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"shop-{name}-"))
+    # varnishd compiles the VCL as its unprivileged user, who must reach the rendered files.
+    run_dir.chmod(0o755)
+    env = {
+        "SHOP_DEMO": "1",
+        "DATABASE_URL": database_url or _fresh_database(run_dir, f"shop_{name}".replace("-", "_")),
+        # A replica of the developer's database is not a replica of this one.
+        "DATABASE_REPLICA_URL": "",
+        "DJANGO_SUPERUSER_USERNAME": ADMIN_USERNAME,
+        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+        "DJANGO_SUPERUSER_EMAIL": "stack-admin@example.com",
+        **settings,
+    }
+    if database_url:
+        # Entries of its own in that database's cache table: pages rendered with another TTL
+        # must not be served here, nor these there. (Not the caller's CACHE_URL with a prefix:
+        # django-environ drops the key_prefix of a redis:// URL.)
+        env["CACHE_URL"] = f"dbcache://{django_settings.CACHE_TABLE}?key_prefix={name}"
+    stack = Stack(ROOT, run_dir=run_dir, varnish_port=varnish_port, nginx_port=nginx_port, processes=2, env=env)
+    prepared = None
+    try:
+        if database_url is None:
+            began = time.monotonic()
+            _prepare_database(stack)
+            prepared = time.monotonic() - began
+        stack.start(manage=False)
+    except BaseException:
+        stack.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    TIMINGS[name] = (prepared, stack.started_in)
+    return stack
+
+
+def _prepare_database(stack):
+    """Migrate, collect the static files, seed the demo catalog, add the admin user, empty the cache."""
+    # Before the servers start, so no page is ever cached from an empty catalog.
+    stack.prepare_django()
+    steps = [("seed_demo", "--products", str(DEMO_PRODUCTS), "-v0"), ("createsuperuser", "--noinput")]
+    if "CACHE_URL" in stack.environ():
+        # A cache server outlives the stack: without this, it would serve the pages of an
+        # earlier run, rendered from another database (a price the admin test changed, say).
+        steps.append(("shell", "-c", "from django.core.cache import cache; cache.clear()"))
+    # All at once: each process spends most of its second importing Django.
+    with ThreadPoolExecutor(len(steps)) as pool:
+        for done in [pool.submit(stack.manage, *step) for step in steps]:
+            done.result()
+
+
+def _stop_stack(session, name):
+    stack = _RUNNING.pop(name)
+    try:
+        stack.stop()
+    finally:
+        if session.testsfailed:
+            # The servers' own account of what went wrong, next to the browser screenshots.
+            shutil.copytree(stack.log_dir, ARTIFACTS / f"{name}-logs", dirs_exist_ok=True)
+        shutil.rmtree(stack.run_dir, ignore_errors=True)
+
+
+def _fresh_database(run_dir, name):
+    """Return the DATABASE_URL of an empty database for this stack.
+
+    On the MySQL/MariaDB server of DATABASE_URL: database `name`, dropped and created anew.
+    Otherwise: a SQLite file in the run folder, gone with it.
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("mysql://"):
+        return f"sqlite:///{run_dir / 'db.sqlite3'}"
+    import MySQLdb
+
+    parts = urlsplit(url)
+    connection = MySQLdb.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        connection.close()
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers for the tests
+# ------------------------------------------------------------------------------------------------
+
+
+def http_session():
+    """Return a requests session that talks to loopback directly, whatever http_proxy says."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def wait_until(check, timeout, what, step=0.2):
+    """Call `check` until it returns something truthy; return that, or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(step)
+
+
+def wait_until_healthy(stack, timeout=30):
+    """Wait until /healthz answers 200 through Varnish: uWSGI is up and Varnish's probe says so."""
+    http = http_session()
+
+    def healthy():
+        try:
+            return http.get(stack.url("/healthz"), timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(healthy, timeout, "the stack answering /healthz through Varnish")
+
+
+def stylesheet_path(stack):
+    """Return the path of the hashed store.css, as the home page links it."""
+    home = http_session().get(stack.nginx_url + "/").text
+    match = re.search(r'href="(/static/shop/store\.[0-9a-f]{12}\.css)"', home)
+    assert match, "the home page links no hashed store.css"
+    return match.group(1)
+
+
+def backend_health(stack):
+    """Return what Varnish's probe thinks of Nginx: "healthy" or "sick"."""
+    varnishadm = shutil.which("varnishadm", path=SBIN_PATH)
+    listing = subprocess.run(
+        [varnishadm, "-n", str(stack.run_dir / "varnish"), "backend.list"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    # Backend name   Admin    Probe    Health     Last change
+    # boot.nginx     probe    4/5      healthy    Sat, 28 Nov 2026 13:40:55 GMT
+    match = re.search(r"^\S+\.nginx\s+\S+\s+\S+\s+(healthy|sick)\b", listing, re.MULTILINE)
+    assert match, f"no nginx backend in varnishadm backend.list:\n{listing}"
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Product:
+    pk: int
+    slug: str
+    name: str
+    price: str
+    category: str
+
+    @property
+    def path(self):
+        return f"/products/{self.slug}/"
+
+
+class Catalog:
+    """Hand out products no other test has asked for, so their pages start uncached."""
+
+    _LIST_PRODUCTS = (
+        "import json\n"
+        "from shop.models import Product\n"
+        "rows = Product.objects.active().filter(stock__gt=0).order_by('pk')\n"
+        "print(json.dumps([[p.pk, p.slug, p.name, str(p.price), p.category.slug]"
+        " for p in rows.select_related('category')]))\n"
+    )
+
+    def __init__(self, stack):
+        output = stack.manage("shell", "-c", self._LIST_PRODUCTS)
+        self._unused = [Product(*row) for row in json.loads(output.strip().splitlines()[-1])]
+
+    def fresh(self, count=1):
+        """Return `count` products that no test has used yet."""
+        assert len(self._unused) >= count, "the demo catalog ran out of unused products"
+        taken, self._unused = self._unused[:count], self._unused[count:]
+        return taken
