@@ -5,15 +5,20 @@
 #   make stack                                   start it, print the URLs
 #   make stack-down                              stop it (by PID; safe to repeat)
 #   make stack STACK_ARGS="--varnish-port 7081 --nginx-port 7082"
+#   make stack NODES=3                           three app nodes (127.0.0.2-4) behind cluster.vcl,
+#                                                sharing the database and CACHE_URL; stack-down
+#                                                stops them all (docs/scale-out.md)
 
 STACK_ARGS ?=
+# App nodes, each its own Nginx + uWSGI; 1 is the single-node stack behind default.vcl.
+NODES ?= 1
 
 .PHONY: stack stack-down
 
 ## stack: start Varnish, Nginx and uWSGI on loopback (installs nginx and varnish if missing)
 stack: venv
 	$(call apt_install,nginx varnish)
-	$(PY) deploy/stack.py start $(STACK_ARGS)
+	$(PY) deploy/stack.py start --nodes $(NODES) $(STACK_ARGS)
 
 ## stack-down: stop the stack that `make stack` started
 stack-down:

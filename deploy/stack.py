@@ -10,6 +10,7 @@ and Varnish when missing):
     python deploy/stack.py status    # which servers run, and whether /healthz answers
     python deploy/stack.py stop      # stop them by PID; safe to repeat
     python deploy/stack.py start --varnish-port 7081 --nginx-port 7082 --run-dir /tmp/s
+    python deploy/stack.py start --nodes 3   # three app nodes behind one Varnish (below)
 
 `start` first runs `manage.py migrate --noinput`, `createcachetable` and `collectstatic
 --noinput` (`--skip-manage` skips them) with the environment the servers get: yours, so
@@ -30,12 +31,30 @@ checkout on sys.path; deploy/ needs no __init__.py):
         stack.start_uwsgi()
         stack.manage("seed_demo")       # manage.py with the stack's environment
 
+Several app nodes (`nodes=3`, `--nodes 3`, `make stack NODES=3`): node i is its own Nginx
+and uWSGI, from the same shop.conf and shop.ini, listening on 127.0.0.(1+i):<nginx port>
+with a run folder of its own; one Varnish runs cluster.vcl, whose director spreads the
+requests over them. All nodes share the database and the Django cache of the environment
+(DATABASE_URL, CACHE_URL; the default database cache table is shared with the database),
+and Django's purges go to the one Varnish. docs/scale-out.md is the guide for real machines.
+
+    with Stack(root, run_dir, nodes=3, env={"CACHE_URL": "redis://127.0.0.1:6379/1"}) as stack:
+        stack.node(2).url               # http://127.0.0.3:8081, that node's Nginx
+        stack.stop_node(2)              # its Nginx and uWSGI, by PID; Varnish's probe notices
+        stack.start_node(2)             # back; the probe lets it rejoin
+        stack.varnishadm("backend.list")
+
 How the files are rendered: each one is copied into <run>/conf/ with these replacements,
 in one pass, and no others, so the stack runs what production runs:
 
     /srv/shop      -> the checkout          6081 -> varnish_port
     /run/shop      -> the run folder        8081 -> nginx_port
     /var/log/shop  -> <run>/logs
+
+With several nodes, each node's shop.ini and shop.conf get the node's run and log folders,
+and `listen 127.0.0.1:8081` becomes `listen 127.0.0.(1+i):<nginx port>`; cluster.vcl's
+backends become node1..nodeN at those addresses (the first backend block, repeated), and
+its add_backend lines follow.
 
 plus one deletion: the `uid`, `gid` and `chown-socket` lines of shop.ini. The stack runs
 every process as the user who starts it: as root in CI's sandbox, where the checkout and
@@ -53,9 +72,14 @@ The run folder (default <checkout>/.stack/):
     uwsgi.sock  stats.sock  reload  uwsgi.pid  nginx.pid  varnish.pid
     nginx/    Nginx's temp folders
     varnish/  varnishd's working folder (-n): `varnishlog -n .stack/varnish` reads it
+
+With several nodes, node i keeps its socket, pidfiles and Nginx folders in <run>/node<i>/,
+its rendered files in conf/node<i>/ and its logs in logs/node<i>/; Varnish's stay where
+they are.
 """
 
 import argparse
+import itertools
 import json
 import os
 import pwd
@@ -68,6 +92,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +104,12 @@ SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/us
 PRODUCTION_PATHS = ("/srv/shop", "/run/shop", "/var/log/shop")
 PRODUCTION_VARNISH_PORT = 6081
 PRODUCTION_NGINX_PORT = 8081
+# shop.conf's listen address, which each app node of a multi-node stack gets its own of.
+PRODUCTION_LISTEN = "127.0.0.1:8081"
+
+# cluster.vcl's backends and the lines that add them to the director (see render_backends).
+_BACKEND_BLOCK = re.compile(r"^backend node\d+ \{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+_ADD_BACKEND_LINE = re.compile(r"^([ \t]*\w+)\.add_backend\(node\d+\);\n", re.MULTILINE)
 
 # shop.ini lines that only make sense when a root-started uWSGI drops to www-data.
 _USER_SWITCH_LINES = re.compile(r"^(uid|gid|chown-socket)\s*=.*\n", re.MULTILINE)
@@ -131,6 +162,69 @@ def render(text, replacements):
     return re.sub(pattern, lambda match: replacements[match.group(0)], text)
 
 
+def render_backends(vcl, addresses):
+    """Return cluster.vcl with one backend per address, node1..nodeN, all in its director.
+
+    The first `backend nodeN { ... }` block is the pattern of every node (its .host replaced),
+    and the director's `add_backend` lines are written anew, one per node.
+    """
+    blocks = list(_BACKEND_BLOCK.finditer(vcl))
+    adds = list(_ADD_BACKEND_LINE.finditer(vcl))
+    if not blocks or not adds:
+        raise StackError("cluster.vcl: no `backend nodeN {` blocks or no `.add_backend(nodeN);` lines")
+    for found in (blocks, adds):
+        gaps = [vcl[a.end() : b.start()] for a, b in itertools.pairwise(found)]
+        if any(gap.strip() for gap in gaps):
+            raise StackError("cluster.vcl: the backends, and their add_backend lines, must each stand together")
+    pattern, director = blocks[0].group(0), adds[0].group(1)
+    backends = "\n".join(
+        re.sub(r'\.host = "[^"]*";', f'.host = "{address}";', re.sub(r"^backend node\d+", f"backend node{i}", pattern))
+        for i, address in enumerate(addresses, start=1)
+    )
+    add_lines = "".join(f"{director}.add_backend(node{i});\n" for i in range(1, len(addresses) + 1))
+    # The later span first, so the earlier one's offsets still hold.
+    spans = sorted([(blocks[0].start(), blocks[-1].end(), backends), (adds[0].start(), adds[-1].end(), add_lines)])
+    for start, end, text in reversed(spans):
+        vcl = vcl[:start] + text + vcl[end:]
+    return vcl
+
+
+@dataclass(frozen=True)
+class AppNode:
+    """One app node of a stack: an Nginx and a uWSGI, with their own address and folders."""
+
+    number: int  # 1, 2, ...: backend node<number> in cluster.vcl
+    address: str  # where its Nginx listens
+    port: int
+    run_dir: Path  # socket, pidfiles, reload file, Nginx's temp folders
+    conf_dir: Path  # rendered uwsgi/shop.ini, nginx/*
+    log_dir: Path
+    prefix: str = ""  # of its server names in Stack.status(): "" alone, "node2." among several
+
+    @property
+    def name(self):
+        return f"node{self.number}"
+
+    @property
+    def url(self):
+        """Return the URL of this node's Nginx, which Varnish's director reaches."""
+        return f"http://{self.address}:{self.port}"
+
+    @property
+    def reload_file(self):
+        return self.run_dir / "reload"
+
+    def stats(self):
+        """Return what this node's uWSGI stats socket reports: workers, their PIDs, requests, RSS."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.run_dir / "stats.sock"))
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return json.loads(b"".join(chunks))
+
+
 class Stack:
     """Varnish, Nginx and uWSGI on loopback, run from the rendered files in deploy/."""
 
@@ -142,17 +236,23 @@ class Stack:
         nginx_port=PRODUCTION_NGINX_PORT,
         processes=2,
         env=None,
+        nodes=1,
     ):
+        if int(nodes) < 1:
+            raise ValueError(f"nodes must be 1 or more, not {nodes}")
         self.root = Path(root).resolve()
         self.run_dir = Path(run_dir).resolve() if run_dir else self.root / ".stack"
         self.varnish_port = int(varnish_port)
         self.nginx_port = int(nginx_port)
         self.processes = int(processes)
         self.env = dict(env or {})
+        self.nodes = int(nodes)
         self.deploy_dir = self.root / "deploy"
         self.conf_dir = self.run_dir / "conf"
         self.log_dir = self.run_dir / "logs"
-        self.reload_file = self.run_dir / "reload"
+        self.app_nodes = self._layout(self.nodes)
+        # The first node's; touch_reload() touches every node's.
+        self.reload_file = self.app_nodes[0].reload_file
         self.started_in = None
         self._procs = {}
 
@@ -164,7 +264,19 @@ class Stack:
 
     @property
     def nginx_url(self):
-        return f"http://127.0.0.1:{self.nginx_port}"
+        """Return the URL of the first node's Nginx (the only one, unless nodes > 1)."""
+        return self.app_nodes[0].url
+
+    @property
+    def vcl_file(self):
+        """Return the rendered VCL that Varnish loads: cluster.vcl when there are several nodes."""
+        return self.conf_dir / "varnish" / ("cluster.vcl" if self.nodes > 1 else "default.vcl")
+
+    def node(self, number):
+        """Return app node `number`, counted from 1 as cluster.vcl's backends are."""
+        if not 1 <= number <= self.nodes:
+            raise ValueError(f"node {number}: this stack has nodes 1 to {self.nodes}")
+        return self.app_nodes[number - 1]
 
     def url(self, path="/"):
         """Return the URL of `path` through Varnish, the way a browser reaches the shop."""
@@ -189,11 +301,13 @@ class Stack:
             self.prepare_django()
         deadline = time.monotonic() + timeout
         try:
-            self.start_uwsgi(wait=False)
-            self._start_nginx()
-            # Varnish probes the backend as soon as it starts: start it once Nginx and
-            # uWSGI answer, so that its first probe already finds them healthy.
-            self._wait_for_200(self.nginx_url + "/healthz", deadline, "Nginx -> uWSGI -> Django")
+            for node in self.app_nodes:
+                self._spawn_uwsgi(node)
+                self._start_nginx(node)
+            # Varnish probes the backends as soon as it starts: start it once every Nginx
+            # and uWSGI answer, so that its first probes already find them healthy.
+            for node in self.app_nodes:
+                self._wait_for_200(node.url + "/healthz", deadline, f"Nginx -> uWSGI -> Django ({node.name})")
             self._start_varnish()
             self._wait_for_200(self.url("/healthz"), deadline, "Varnish -> Nginx -> uWSGI -> Django")
             self._wait_for_workers(deadline)
@@ -204,22 +318,43 @@ class Stack:
         return self.started_in
 
     def stop(self, timeout=20):
-        """Stop every server by its PID, front to back, and wait for each to exit."""
+        """Stop every server by its PID, front to back, and wait for each to exit.
+
+        Nodes that an earlier start with another node count left in the run folder are
+        stopped too, so `python deploy/stack.py stop` needs no --nodes.
+        """
         # Varnish first, so no new request reaches a backend that is going away.
         self._stop("varnish", signal.SIGTERM, timeout)
-        # Nginx: SIGTERM is its fast shutdown.
-        self._stop("nginx", signal.SIGTERM, timeout)
-        self.stop_uwsgi(timeout)
+        for node in self._nodes_in_run_dir():
+            self._stop_node_servers(node, timeout)
 
     def start_uwsgi(self, wait=True, timeout=60):
-        """Start uWSGI from the rendered shop.ini; with `wait`, until every worker accepts."""
-        self._spawn("uwsgi", [str(self._venv_bin("uwsgi")), "--ini", str(self.conf_dir / "uwsgi" / "shop.ini")])
+        """Start every node's uWSGI from its shop.ini; with `wait`, until every worker accepts."""
+        for node in self.app_nodes:
+            self._spawn_uwsgi(node)
         if wait:
             self._wait_for_workers(time.monotonic() + timeout)
 
     def stop_uwsgi(self, timeout=20):
-        """Stop uWSGI: SIGTERM, which die-on-term turns into a shutdown (not a reload)."""
-        self._stop("uwsgi", signal.SIGTERM, timeout)
+        """Stop every node's uWSGI: SIGTERM, which die-on-term turns into a shutdown (not a reload)."""
+        for node in self.app_nodes:
+            self._stop(node.prefix + "uwsgi", signal.SIGTERM, timeout)
+
+    def stop_node(self, number, timeout=20):
+        """Stop one app node, its Nginx then its uWSGI, by PID; Varnish's probe notices by itself."""
+        self._stop_node_servers(self.node(number), timeout)
+
+    def start_node(self, number, timeout=60):
+        """Start one app node again and wait until it answers /healthz with every worker ready.
+
+        Varnish is not told: its probe finds the node healthy again after a few passes.
+        """
+        node = self.node(number)
+        deadline = time.monotonic() + timeout
+        self._spawn_uwsgi(node)
+        self._start_nginx(node)
+        self._wait_for_200(node.url + "/healthz", deadline, f"Nginx -> uWSGI -> Django ({node.name})")
+        self._wait_for_workers(deadline, nodes=[node])
 
     def __enter__(self):
         self.start()
@@ -231,33 +366,45 @@ class Stack:
     # --- while running -----------------------------------------------------------------
 
     def status(self):
-        """Return {server: PID or None} from the pidfiles in the run folder."""
-        return {name: self._pid(name) for name in self._PIDFILES}
+        """Return {server: PID or None} from the pidfiles in the run folder.
 
-    def touch_reload(self, wait=False, timeout=60):
-        """Touch the reload file (a chain reload); with `wait`, until no old worker is left."""
-        old_pids = set(self.worker_pids()) if wait else set()
-        # uWSGI compares whole-second mtimes: step past the last touch, or it is missed.
-        last = self.reload_file.stat().st_mtime if self.reload_file.exists() else 0
-        mtime = max(time.time(), last + 1)
-        self.reload_file.touch()
-        os.utime(self.reload_file, (mtime, mtime))
-        if wait:
-            self._wait_for_workers(time.monotonic() + timeout, replacing=old_pids)
+        One node: {"uwsgi", "nginx", "varnish"}; several: "node1.uwsgi", "node1.nginx", ...
+        """
+        names = [node.prefix + kind for node in self._nodes_in_run_dir() for kind in ("uwsgi", "nginx")]
+        return {name: self._pid(name) for name in [*names, "varnish"]}
+
+    def touch_reload(self, wait=False, timeout=60, number=None):
+        """Touch each node's reload file (a chain reload); with `wait`, until no old worker is left.
+
+        With `wait`, the nodes reload one after the other, each once the previous one is done.
+        `number` reloads that node only.
+        """
+        for node in [self.node(number)] if number is not None else self.app_nodes:
+            old_pids = set(self.worker_pids(node)) if wait else set()
+            # uWSGI compares whole-second mtimes: step past the last touch, or it is missed.
+            last = node.reload_file.stat().st_mtime if node.reload_file.exists() else 0
+            mtime = max(time.time(), last + 1)
+            node.reload_file.touch()
+            os.utime(node.reload_file, (mtime, mtime))
+            if wait:
+                self._wait_for_workers(time.monotonic() + timeout, replacing=old_pids, nodes=[node])
 
     def stats(self):
-        """Return what uWSGI's stats socket reports: workers, their PIDs, requests, RSS."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.run_dir / "stats.sock"))
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return json.loads(b"".join(chunks))
+        """Return what the first node's uWSGI stats socket reports (node(i).stats() for the others)."""
+        return self.app_nodes[0].stats()
 
-    def worker_pids(self):
-        """Return the PIDs of uWSGI's workers."""
-        return [worker["pid"] for worker in self.stats()["workers"]]
+    def worker_pids(self, node=None):
+        """Return the PIDs of uWSGI's workers: of `node`, or of every node."""
+        nodes = [node] if node is not None else self.app_nodes
+        return [worker["pid"] for each in nodes for worker in each.stats()["workers"]]
+
+    def varnishadm(self, *args):
+        """Run a varnishadm command on this stack's Varnish (e.g. "backend.list"); return its output."""
+        command = [self._tool("varnishadm"), "-n", str(self.run_dir / "varnish"), *args]
+        answer = subprocess.run(command, capture_output=True, text=True, timeout=15)
+        if answer.returncode:
+            raise StackError(f"varnishadm {' '.join(args)} failed: {answer.stdout}{answer.stderr}")
+        return answer.stdout
 
     def manage(self, *args):
         """Run `manage.py *args` with the stack's environment; return its output."""
@@ -286,6 +433,10 @@ class Stack:
             if not name.startswith("UWSGI_") and name != "NOTIFY_SOCKET"
         }
         env.setdefault("SHOP_DEMO", "1")
+        if self.nodes > 1:
+            # So that a node's Nginx also answers when asked by its own address.
+            addresses = [node.address for node in self.app_nodes]
+            env.setdefault("ALLOWED_HOSTS", ",".join(["127.0.0.1", "localhost", *addresses]))
         env["VARNISH_URL"] = self.varnish_url
         env["UWSGI_PROCESSES"] = str(self.processes)
         env.update(self.env)
@@ -294,7 +445,7 @@ class Stack:
     def log_tail(self, lines=25):
         """Return the last `lines` lines of every log, for error messages."""
         parts = []
-        for path in sorted(self.log_dir.glob("*.log")):
+        for path in sorted(self.log_dir.rglob("*.log")):
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"--- {path} ---\n" + "\n".join(tail))
         return "\n".join(parts)
@@ -303,31 +454,53 @@ class Stack:
 
     def render(self):
         """Write the deploy files for this run folder and these ports into <run>/conf/."""
-        replacements = {
-            "/srv/shop": str(self.root),
-            "/run/shop": str(self.run_dir),
-            "/var/log/shop": str(self.log_dir),
+        ports = {
             str(PRODUCTION_VARNISH_PORT): str(self.varnish_port),
             str(PRODUCTION_NGINX_PORT): str(self.nginx_port),
         }
         vcl_files = sorted((self.deploy_dir / "varnish").glob("*.vcl"))
-        if not any(path.name == "default.vcl" for path in vcl_files):
-            raise StackError(f"{self.deploy_dir / 'varnish' / 'default.vcl'} is missing")
+        if self.vcl_file.name not in {path.name for path in vcl_files}:
+            raise StackError(f"{self.deploy_dir / 'varnish' / self.vcl_file.name} is missing")
+        varnish_replacements = {
+            "/srv/shop": str(self.root),
+            "/run/shop": str(self.run_dir),
+            "/var/log/shop": str(self.log_dir),
+            **ports,
+        }
+        for source in vcl_files:
+            text = render(source.read_text(), varnish_replacements)
+            if source.name == "cluster.vcl" and self.nodes > 1:
+                text = render_backends(text, [node.address for node in self.app_nodes])
+            self._write(self.conf_dir / "varnish" / source.name, text)
+        for node in self.app_nodes:
+            self._render_node(node, ports)
+
+    def _render_node(self, node, ports):
+        """Write one node's shop.ini, shop.conf, conf.d/ and Nginx main file into its conf folder."""
+        replacements = {
+            "/srv/shop": str(self.root),
+            "/run/shop": str(node.run_dir),
+            "/var/log/shop": str(node.log_dir),
+            PRODUCTION_LISTEN: f"{node.address}:{self.nginx_port}",
+            **ports,
+        }
         sources = {
             "uwsgi/shop.ini": self.deploy_dir / "uwsgi" / "shop.ini",
             "nginx/shop.conf": self.deploy_dir / "nginx" / "shop.conf",
             **{f"nginx/conf.d/{p.name}": p for p in (self.deploy_dir / "nginx" / "conf.d").glob("*.conf")},
-            **{f"varnish/{p.name}": p for p in vcl_files},
         }
         for target, source in sources.items():
-            text = render(source.read_text(), replacements)
+            original = source.read_text()
+            if target == "nginx/shop.conf" and self.nodes > 1 and f"listen {PRODUCTION_LISTEN};" not in original:
+                raise StackError(f"{source}: no `listen {PRODUCTION_LISTEN};` to give each node its address")
+            text = render(original, replacements)
             if target == "uwsgi/shop.ini":
                 text = _USER_SWITCH_LINES.sub("", text)
-            self._write(self.conf_dir / target, text)
+            self._write(node.conf_dir / target, text)
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
         self._write(
-            self.conf_dir / "nginx" / "nginx.conf",
-            NGINX_MAIN_CONF.format(user=user, run=self.run_dir, logs=self.log_dir, conf=self.conf_dir / "nginx"),
+            node.conf_dir / "nginx" / "nginx.conf",
+            NGINX_MAIN_CONF.format(user=user, run=node.run_dir, logs=node.log_dir, conf=node.conf_dir / "nginx"),
         )
 
     # --- helpers -----------------------------------------------------------------------
@@ -337,20 +510,64 @@ class Stack:
     # that reused the PID of a stale pidfile.
     _COMMANDS = {"uwsgi": "uwsgi", "nginx": "nginx", "varnish": "varnishd"}
 
-    def _start_nginx(self):
+    def _layout(self, count):
+        """Return the app nodes of a `count`-node stack in this run folder.
+
+        One node keeps today's layout: 127.0.0.1, files straight in the run, conf and log
+        folders. Several get 127.0.0.2, 127.0.0.3, ... and folders of their own.
+        """
+        if count == 1:
+            return [AppNode(1, "127.0.0.1", self.nginx_port, self.run_dir, self.conf_dir, self.log_dir)]
+        return [self._multi_node(number) for number in range(1, count + 1)]
+
+    def _multi_node(self, number):
+        name = f"node{number}"
+        return AppNode(
+            number,
+            f"127.0.0.{1 + number}",
+            self.nginx_port,
+            self.run_dir / name,
+            self.conf_dir / name,
+            self.log_dir / name,
+            prefix=f"{name}.",
+        )
+
+    def _nodes_in_run_dir(self):
+        """Return this stack's nodes, plus any that a start with another node count left running."""
+        nodes = list(self.app_nodes)
+        others = [*self._layout(1)] if self.nodes > 1 else []
+        for folder in sorted(self.run_dir.glob("node*")):
+            if folder.name[4:].isdigit() and (self.nodes == 1 or int(folder.name[4:]) > self.nodes):
+                others.append(self._multi_node(int(folder.name[4:])))
+        for node in others:
+            if any(self._pid(node.prefix + kind) for kind in ("uwsgi", "nginx")):
+                nodes.append(node)
+        return nodes
+
+    def _spawn_uwsgi(self, node):
+        ini = node.conf_dir / "uwsgi" / "shop.ini"
+        self._spawn(node.prefix + "uwsgi", [str(self._venv_bin("uwsgi")), "--ini", str(ini)])
+
+    def _stop_node_servers(self, node, timeout):
+        # Nginx: SIGTERM is its fast shutdown.
+        self._stop(node.prefix + "nginx", signal.SIGTERM, timeout)
+        # uWSGI: SIGTERM, which die-on-term turns into a shutdown (not a reload).
+        self._stop(node.prefix + "uwsgi", signal.SIGTERM, timeout)
+
+    def _start_nginx(self, node):
         options = {
-            "-p": f"{self.run_dir}/nginx/",  # the prefix: relative paths start here
-            "-c": str(self.conf_dir / "nginx" / "nginx.conf"),
-            "-e": str(self.log_dir / "nginx-error.log"),  # not /var/log/nginx, even before -c is read
+            "-p": f"{node.run_dir}/nginx/",  # the prefix: relative paths start here
+            "-c": str(node.conf_dir / "nginx" / "nginx.conf"),
+            "-e": str(node.log_dir / "nginx-error.log"),  # not /var/log/nginx, even before -c is read
         }
-        self._spawn("nginx", [self._tool("nginx"), *_flatten(options)])
+        self._spawn(node.prefix + "nginx", [self._tool("nginx"), *_flatten(options)])
 
     def _start_varnish(self):
         vcl_dir = self.conf_dir / "varnish"
         options = {
             "-n": str(self.run_dir / "varnish"),  # its working folder, not /var/lib/varnish
             "-a": f"127.0.0.1:{self.varnish_port}",
-            "-f": str(vcl_dir / "default.vcl"),
+            "-f": str(self.vcl_file),
             "-p": f"vcl_path={vcl_dir}:/usr/share/varnish/vcl",  # VCL includes resolve here first
             "-P": str(self.run_dir / "varnish.pid"),
             "-s": "malloc,256m",
@@ -379,7 +596,7 @@ class Stack:
 
     def _spawn(self, name, command):
         """Start `command` in a session of its own (so a Ctrl-C in the caller spares it)."""
-        log = open(self.log_dir / f"{name}.log", "ab")
+        log = open(self._server_file(name, f"{name.rpartition('.')[2]}.log"), "ab")
         with log:
             self._procs[name] = subprocess.Popen(
                 command,
@@ -406,15 +623,28 @@ class Stack:
                 _kill_group(pid)
                 if not self._wait_exit(pid, proc, 5):
                     raise StackError(f"{name} (pid {pid}) did not exit")
-        (self.run_dir / self._PIDFILES[name]).unlink(missing_ok=True)
+        self._pidfile(name).unlink(missing_ok=True)
 
     def _pid(self, name):
         """Return the PID in `name`'s pidfile if that process is alive and is `name`."""
         try:
-            pid = int((self.run_dir / self._PIDFILES[name]).read_text().split()[0])
+            pid = int(self._pidfile(name).read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if _is_running(pid, self._COMMANDS[name]) else None
+        return pid if _is_running(pid, self._COMMANDS[name.rpartition(".")[2]]) else None
+
+    def _pidfile(self, name):
+        """Return the pidfile of server `name`: "varnish", "uwsgi", "nginx" or "node2.uwsgi"."""
+        return self._server_file(name, self._PIDFILES[name.rpartition(".")[2]])
+
+    def _server_file(self, name, filename):
+        """Return `filename` in the folder of server `name`: a node's run or log folder, or the stack's."""
+        node_name = name.rpartition(".")[0]
+        suffix = Path(filename).suffix
+        if not node_name:
+            return (self.log_dir if suffix == ".log" else self.run_dir) / filename
+        node = self._multi_node(int(node_name[4:]))
+        return (node.log_dir if suffix == ".log" else node.run_dir) / filename
 
     @staticmethod
     def _wait_exit(pid, proc, timeout):
@@ -442,21 +672,21 @@ class Stack:
                 raise StackError(f"{url} ({what}) did not answer 200 in time\n{self.log_tail()}")
             time.sleep(0.1)
 
-    def _wait_for_workers(self, deadline, replacing=()):
-        """Wait until uWSGI reports its workers accepting, none of them in `replacing`."""
-        while True:
-            self._check_alive("uWSGI")
-            try:
-                workers = self.stats()["workers"]
-                if len(workers) == int(self.environ()["UWSGI_PROCESSES"]) and all(
-                    w["accepting"] and w["pid"] not in replacing for w in workers
-                ):
-                    return
-            except (OSError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise StackError(f"uWSGI's workers were not ready in time\n{self.log_tail()}")
-            time.sleep(0.1)
+    def _wait_for_workers(self, deadline, replacing=(), nodes=None):
+        """Wait until each node's uWSGI reports its workers accepting, none of them in `replacing`."""
+        expected = int(self.environ()["UWSGI_PROCESSES"])
+        for node in nodes or self.app_nodes:
+            while True:
+                self._check_alive("uWSGI")
+                try:
+                    workers = node.stats()["workers"]
+                    if len(workers) == expected and all(w["accepting"] and w["pid"] not in replacing for w in workers):
+                        break
+                except (OSError, ValueError, KeyError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise StackError(f"uWSGI's workers ({node.name}) were not ready in time\n{self.log_tail()}")
+                time.sleep(0.1)
 
     def _check_alive(self, what):
         for name, proc in self._procs.items():
@@ -479,28 +709,33 @@ class Stack:
         return path
 
     def _check_free_ports(self):
-        for port in (self.varnish_port, self.nginx_port):
+        addresses = [("127.0.0.1", self.varnish_port), *((node.address, node.port) for node in self.app_nodes)]
+        for address, port in addresses:
             with socket.socket() as sock:
                 # As the servers do, so that connections in TIME_WAIT do not count.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    sock.bind(("127.0.0.1", port))
+                    sock.bind((address, port))
                 except OSError:
                     raise StackError(
-                        f"127.0.0.1:{port} is in use: by another stack (`python deploy/stack.py stop`), "
+                        f"{address}:{port} is in use: by another stack (`python deploy/stack.py stop`), "
                         "or by the service Debian's package started (`sudo systemctl disable --now varnish`); "
                         "or pick other ports"
                     ) from None
-        socket_path = self.run_dir / "uwsgi.sock"
-        if len(str(socket_path)) > _MAX_SOCKET_PATH:
-            raise StackError(f"{socket_path} is too long for a unix socket: use a shorter run folder")
+        for node in self.app_nodes:
+            socket_path = node.run_dir / "uwsgi.sock"
+            if len(str(socket_path)) > _MAX_SOCKET_PATH:
+                raise StackError(f"{socket_path} is too long for a unix socket: use a shorter run folder")
 
     def _prepare_run_dir(self):
-        for folder in (self.log_dir, self.conf_dir, self.run_dir / "nginx"):
+        folders = [self.log_dir, self.conf_dir]
+        for node in self.app_nodes:
+            folders += [node.log_dir, node.conf_dir, node.run_dir / "nginx"]
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
         # Keep the run folder out of git wherever it is.
         (self.run_dir / ".gitignore").write_text("*\n")
-        for log in self.log_dir.glob("*.log"):
+        for log in self.log_dir.rglob("*.log"):
             log.unlink()
 
     def _venv_bin(self, name):
@@ -544,6 +779,16 @@ def _kill_group(pid):
         pass
 
 
+def nodes_started_in(run_dir):
+    """Return how many app nodes the last start left pidfiles for in `run_dir` (1 if none)."""
+    numbers = [
+        int(folder.name[4:])
+        for folder in Path(run_dir).glob("node*")
+        if folder.name[4:].isdigit() and any((folder / name).exists() for name in ("uwsgi.pid", "nginx.pid"))
+    ]
+    return max(numbers, default=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the production stack on loopback (see the module docstring).")
     parser.add_argument("command", choices=["start", "stop", "status"])
@@ -556,16 +801,25 @@ def main(argv=None):
         type=int,
         help="uWSGI workers (default: $UWSGI_PROCESSES or 2)",
     )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        help="app nodes, each its own Nginx + uWSGI on 127.0.0.2, .3, ... behind cluster.vcl (start: default 1, "
+        "one node on 127.0.0.1 behind default.vcl; stop, status: default what the run folder holds)",
+    )
     parser.add_argument("--skip-manage", action="store_true", help="skip migrate, createcachetable, collectstatic")
     parser.add_argument("--timeout", default=60, type=float, help="seconds to wait for /healthz")
     args = parser.parse_args(argv)
-    stack = Stack(ROOT, args.run_dir, args.varnish_port, args.nginx_port, args.processes)
+    nodes = args.nodes or (1 if args.command == "start" else nodes_started_in(args.run_dir))
+    stack = Stack(ROOT, args.run_dir, args.varnish_port, args.nginx_port, args.processes, nodes=nodes)
     try:
         if args.command == "start":
             seconds = stack.start(manage=not args.skip_manage, timeout=args.timeout)
             print(f"stack up in {seconds:.1f} s (logs in {stack.log_dir})")
             print(f"  shop, through Varnish:  {stack.url('/')}")
-            print(f"  Nginx, behind it:       {stack.nginx_url}/")
+            for node in stack.app_nodes:
+                label = "Nginx, behind it:" if stack.nodes == 1 else f"{node.name}'s Nginx:"
+                print(f"  {label:23} {node.url}/")
             print("  stop it:                python deploy/stack.py stop  (or make stack-down)")
         elif args.command == "stop":
             stack.stop()
@@ -581,7 +835,7 @@ def main(argv=None):
 def _print_status(stack):
     pids = stack.status()
     for name, pid in pids.items():
-        print(f"{name:8} {'pid ' + str(pid) if pid else 'not running'}")
+        print(f"{name:12} {'pid ' + str(pid) if pid else 'not running'}")
     if not all(pids.values()):
         return 1
     try:

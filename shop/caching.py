@@ -39,7 +39,7 @@ from django.utils.cache import (
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.text import compress_string
 
-from shop.replicas import catalog_reads_from_replica
+from shop.replicas import render_from_replica, wait_for_replica
 
 logger = logging.getLogger(__name__)
 
@@ -276,8 +276,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
             if entry is not None and now < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
                 return _response_from(request, entry, now, "HIT")
 
-            with catalog_reads_from_replica():
-                modified = last_modified(request, *args, **kwargs) if last_modified else None
+            modified = render_from_replica(last_modified, request, *args, **kwargs) if last_modified else None
             if modified is not None:
                 not_modified = get_conditional_response(request, last_modified=int(modified.timestamp()))
                 if not_modified is not None:
@@ -292,16 +291,14 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
                 fresh = _wait_for_entry(base, encoding, group, newer_than=now - 1)
                 if fresh is not None:
                     return _response_from(request, fresh, _now(), "HIT")
-                with catalog_reads_from_replica():
-                    return view_func(request, *args, **kwargs)
+                return render_from_replica(view_func, request, *args, **kwargs)
             try:
                 # Another request may have stored the page between our read and our lock.
                 entry = _read_entry(base, encoding, group)
                 if entry is not None and _now() < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
                     return _response_from(request, entry, _now(), "HIT")
                 generation = _generation(group)
-                with catalog_reads_from_replica():
-                    response = view_func(request, *args, **kwargs)
+                response = render_from_replica(view_func, request, *args, **kwargs)
                 return _store_and_answer(request, response, base, encoding, generation, modified)
             finally:
                 _release_lock(base)
@@ -412,6 +409,7 @@ def _category_listing_urls(category):
 
 def invalidate_product(product, old_slug=None, old_category=None):
     """Drop every cached page that shows this product: detail, its listings, home, search."""
+    wait_for_replica()
     urls = [product.get_absolute_url(), "/"] + _category_listing_urls(product.category)
     slugs = [product.slug]
     categories = [product.category.slug]
@@ -428,6 +426,7 @@ def invalidate_product(product, old_slug=None, old_category=None):
 
 def invalidate_category(category, product_slugs=()):
     """Drop a category's listing, home, search and the pages of its products (they name it)."""
+    wait_for_replica()
     urls = ["/"] + _category_listing_urls(category) + [f"/products/{slug}/" for slug in product_slugs]
     drop_pages(urls)
     drop_group("search")

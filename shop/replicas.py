@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,53 @@ REPLICA = "replica"
 CATALOG_MODELS = {"category", "product"}
 
 _replica_reads_allowed = contextvars.ContextVar("replica_reads_allowed", default=False)
+# Set when the router sent a read to the replica, so a failure can be put down to it.
+_replica_read = contextvars.ContextVar("replica_read", default=False)
+
+
+def render_from_replica(view, *args, **kwargs):
+    """Call `view` with catalog reads on the replica; if the replica fails it, call it again on the primary.
+
+    Between two health checks the replica may go away: the read that finds it gone costs a
+    second render, not an error page.
+    """
+    allowed, read = _replica_reads_allowed.set(True), _replica_read.set(False)
+    try:
+        return view(*args, **kwargs)
+    except (OperationalError, InterfaceError):
+        if not _replica_read.get():
+            raise  # the primary failed: the error page is the truth
+        health.mark_down()
+        if REPLICA in connections.databases:
+            connections[REPLICA].close()  # a fresh connection once the replica is back
+    finally:
+        _replica_reads_allowed.reset(allowed)
+        _replica_read.reset(read)
+    return view(*args, **kwargs)
+
+
+def wait_for_replica():
+    """Wait until the replica has applied this connection's last commit (at most the allowed lag).
+
+    Called before cached pages are dropped, so that the next render, which may read the replica,
+    finds the change there. A replica that does not get there in time is skipped until it does.
+    """
+    if REPLICA not in connections.databases or connections["default"].vendor != "mysql":
+        return
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT @@last_gtid")  # MariaDB: this session's last committed transaction
+            (gtid,) = cursor.fetchone()
+        if not gtid:
+            return
+        with connections[REPLICA].cursor() as cursor:
+            cursor.execute("SELECT MASTER_GTID_WAIT(%s, %s)", [gtid, settings.REPLICA_MAX_LAG_SECONDS])
+            (reached,) = cursor.fetchone()
+    except Exception as exc:  # the replica is down, or this is not MariaDB
+        logger.info("could not wait for the replica: %s", exc)
+        reached = -1
+    if reached != 0:
+        health.mark_down()
 
 
 @contextmanager
@@ -61,6 +108,14 @@ class _ReplicaHealth:
         with self._lock:
             self._checked_at = float("-inf")
 
+    def mark_down(self):
+        """Skip the replica until the next check is due: a read from it just failed."""
+        with self._lock:
+            if self._usable:
+                logger.warning("replica failed a read: reading from the primary")
+            self._usable = False
+            self._checked_at = time.monotonic()
+
 
 health = _ReplicaHealth()
 
@@ -93,6 +148,7 @@ class ReplicaRouter:
             and _replica_reads_allowed.get()
             and health.usable()
         ):
+            _replica_read.set(True)
             return REPLICA
         return "default"
 

@@ -52,3 +52,38 @@ def test_health_is_checked_at_most_every_few_seconds(monkeypatch, settings):
     health = replicas._ReplicaHealth()
     assert all(health.usable() for _ in range(100))
     assert len(checks) == 1
+
+
+def _failing_on_replica(calls):
+    """A view that reads the catalog: it fails while the router sends the read to the replica."""
+
+    def view():
+        database = router.db_for_read(Product)
+        calls.append(database)
+        if database == "replica":
+            raise replicas.OperationalError(2013, "Lost connection to server during query")
+        return database
+
+    return view
+
+
+def test_replica_failing_a_read_is_skipped_and_the_page_rendered_from_the_primary(replica_health, monkeypatch):
+    monkeypatch.setattr(replicas.health, "mark_down", lambda: replica_health.update(usable=False))
+    calls = []
+
+    assert replicas.render_from_replica(_failing_on_replica(calls)) == "default"
+    assert calls == ["replica", "default"]
+    assert replica_health["usable"] is False
+
+
+def test_primary_failing_a_read_is_not_retried(replica_health):
+    replica_health["usable"] = False
+    calls = []
+
+    def view():
+        calls.append(router.db_for_read(Product))
+        raise replicas.OperationalError(2006, "MySQL server has gone away")
+
+    with pytest.raises(replicas.OperationalError):
+        replicas.render_from_replica(view)
+    assert calls == ["default"]

@@ -54,6 +54,15 @@ backend nginx {
     }
 }
 
+# Who may PURGE and BAN: Django on this host. Matched against client.ip, the TCP
+# peer or the visitor a PROXY-protocol terminator reports, never X-Forwarded-For,
+# which anyone can write. A TLS terminator on this host must speak PROXY (see
+# set_forwarded_proto); without it every visitor would arrive from 127.0.0.1.
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
 # Every decision: which URLs are shared or private, cookies, grace, purges, X-Cache.
 # A relative include starting with ./ is read next to this file.
 include "./shop.vcl";

@@ -1,0 +1,240 @@
+"""Several app nodes behind one Varnish, sharing one database and one Redis: the scale-out tests' stack.
+
+    cluster = start_cluster("scale-out", varnish_port=16093, nginx_port=18093, redis_port=26379)
+    cluster.stack                       # deploy/stack.py's Stack with nodes=3 (cluster.vcl)
+    cluster.stack.node(2).url           # http://127.0.0.3:18093, node 2's own Nginx
+    cluster.redis.kill()                # the shared cache down, as a crash would take it
+    stop_cluster(cluster, "scale-out", failed=request.session.testsfailed)
+
+The Redis is a throwaway redis-server of its own (no persistence, loopback only), so a test can
+kill it without touching the machine's Redis on 6379. The database is a fresh one per cluster,
+as tests/stack/fixtures.py makes it for the single-node stack: SQLite in the run folder, or a
+database of its own on the MySQL server of DATABASE_URL.
+"""
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from deploy.stack import SBIN_PATH, Stack
+from tests.stack.fixtures import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    ARTIFACTS,
+    DEMO_PRODUCTS,
+    ROOT,
+    TIMINGS,
+    _fresh_database,
+    http_session,
+    wait_until,
+)
+
+NODES = 3
+
+
+@dataclass
+class Cluster:
+    stack: Stack
+    redis: "RedisServer"
+    second_varnish: "SecondVarnish | None" = None  # stopped with the cluster, when a test starts one
+
+
+def start_cluster(name, varnish_port, nginx_port, redis_port, nodes=NODES, env=None):
+    """Start a Redis, then a `nodes`-node stack on a fresh, seeded database using it as its cache."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"shop-{name}-"))
+    # varnishd compiles the VCL as its unprivileged user, who must reach the rendered files.
+    run_dir.chmod(0o755)
+    redis = RedisServer(run_dir / "redis", redis_port)
+    stack = None
+    began = time.monotonic()
+    try:
+        redis.start()
+        stack_env = {
+            "SHOP_DEMO": "1",
+            "DATABASE_URL": _fresh_database(run_dir, f"shop_{name}".replace("-", "_")),
+            "DATABASE_REPLICA_URL": "",
+            "CACHE_URL": redis.url,
+            "DJANGO_SUPERUSER_USERNAME": ADMIN_USERNAME,
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+            "DJANGO_SUPERUSER_EMAIL": "stack-admin@example.com",
+            **(env or {}),
+        }
+        stack = Stack(ROOT, run_dir, varnish_port=varnish_port, nginx_port=nginx_port, env=stack_env, nodes=nodes)
+        stack.prepare_django()
+        with ThreadPoolExecutor(2) as pool:
+            seeded = pool.submit(stack.manage, "seed_demo", "--products", str(DEMO_PRODUCTS), "-v0")
+            admin = pool.submit(stack.manage, "createsuperuser", "--noinput")
+            seeded.result()
+            admin.result()
+        prepared = time.monotonic() - began
+        # Three nodes' workers import Django at once on a shared machine: allow for it.
+        stack.start(manage=False, timeout=120)
+    except BaseException:
+        if stack is not None:
+            stack.stop()
+        redis.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    TIMINGS[name] = (prepared, stack.started_in)
+    return Cluster(stack, redis)
+
+
+def stop_cluster(cluster, name, failed):
+    """Stop every server of the cluster by PID; keep the logs in test-artifacts/ after a failure."""
+    try:
+        if cluster.second_varnish is not None:
+            cluster.second_varnish.stop()
+        cluster.stack.stop()
+    finally:
+        cluster.redis.stop()
+        if failed:
+            shutil.copytree(cluster.stack.log_dir, ARTIFACTS / f"{name}-logs", dirs_exist_ok=True)
+        shutil.rmtree(cluster.stack.run_dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Servers of the tests' own
+# ------------------------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A throwaway redis-server on 127.0.0.1: no persistence, stopped (or killed) by PID."""
+
+    def __init__(self, folder, port):
+        self.folder = Path(folder)
+        self.port = int(port)
+        self._proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=15):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        redis_server = shutil.which("redis-server", path=SBIN_PATH)
+        assert redis_server, "redis-server is not installed: apt-get install redis-server"
+        command = [
+            redis_server,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.folder),
+            "--logfile", str(self.folder / "redis.log"),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self.ping, timeout, f"redis-server on 127.0.0.1:{self.port}", step=0.05)
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args):
+        """Send one command; return the first line of the answer (enough for FLUSHALL, DBSIZE)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(" ".join(args).encode() + b"\r\n")
+            return sock.recv(4096).split(b"\r\n")[0].decode()
+
+    def kill(self):
+        """End it at once, as a crash would (SIGKILL): connections are refused from now on."""
+        self._end(signal.SIGKILL)
+
+    def stop(self):
+        self._end(signal.SIGTERM)
+
+    def _end(self, signum):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signum)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._proc = None
+
+
+class SecondVarnish:
+    """Another varnishd running the stack's rendered VCL: two Varnish servers in front of the same nodes."""
+
+    def __init__(self, stack, port):
+        self.stack = stack
+        self.port = int(port)
+        self.work_dir = stack.run_dir / f"varnish-{port}"
+        self._proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        vcl = self.stack.vcl_file
+        command = [
+            shutil.which("varnishd", path=SBIN_PATH),
+            "-F",
+            "-n", str(self.work_dir),
+            "-a", f"127.0.0.1:{self.port}",
+            "-f", str(vcl),
+            "-p", f"vcl_path={vcl.parent}:/usr/share/varnish/vcl",
+            "-s", "malloc,64m",
+        ]  # fmt: skip
+        log = open(self.stack.log_dir / f"varnish-{self.port}.log", "ab")
+        with log:
+            self._proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        http = http_session()
+
+        def healthy():
+            try:
+                return http.get(self.url + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout, f"the second Varnish on {self.url}")
+
+    def stop(self):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._proc = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers for the tests
+# ------------------------------------------------------------------------------------------------
+
+
+def node_health(stack):
+    """Return {"node1": "healthy" or "sick", ...}: what Varnish's probes say of each app node."""
+    listing = stack.varnishadm("backend.list")
+    # Backend name   Admin    Probe    Health     Last change
+    # boot.node2     probe    2/5      sick       Sat, 28 Nov 2026 14:08:08 GMT
+    return dict(re.findall(r"^\S+\.(node\d+)\s+\S+\s+\S+\s+(healthy|sick)\b", listing, re.MULTILINE))
+
+
+def nginx_requests(stack, path_prefix):
+    """Count, per node, the requests for paths starting with `path_prefix` in its Nginx access log."""
+    pattern = re.compile(rf'"[A-Z]+ {re.escape(path_prefix)}')
+    counts = {}
+    for node in stack.app_nodes:
+        log = node.log_dir / "nginx-access.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        counts[node.name] = sum(1 for line in text.splitlines() if pattern.search(line))
+    return counts
