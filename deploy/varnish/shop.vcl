@@ -8,14 +8,10 @@
 import cookie;
 import std;
 
-# Who may PURGE and BAN: Django on this host. Matched against client.ip, the TCP
-# peer or the visitor a PROXY-protocol terminator reports, never X-Forwarded-For,
-# which anyone can write. A TLS terminator on this host must speak PROXY (see
-# set_forwarded_proto); without it every visitor would arrive from 127.0.0.1.
-acl purgers {
-    "127.0.0.1";
-    "::1";
-}
+# Who may PURGE and BAN: the `purgers` ACL of the file that includes this one
+# (default.vcl: this host; cluster.vcl: this host and the app nodes). It is
+# matched against client.ip, the TCP peer or the visitor a PROXY-protocol
+# terminator reports, never X-Forwarded-For, which anyone can write.
 
 
 #######################################################################
@@ -24,6 +20,8 @@ acl purgers {
 sub vcl_recv {
     call sanitize_edge_headers;
     call set_forwarded_proto;
+    call refuse_unknown_methods;
+    call canonicalize_url;
     call strip_tracking_params;
     call handle_purge_and_ban;
     call pass_health_check;
@@ -53,6 +51,51 @@ sub set_forwarded_proto {
         set req.http.X-Forwarded-Proto = "https";
     } else {
         set req.http.X-Forwarded-Proto = "http";
+    }
+}
+
+# Decide which methods go on: those Django answers (with a 405 where a URL does
+# not take them), and PURGE and BAN, which handle_purge_and_ban keeps to the
+# purgers. Any other, TRACE and CONNECT included, is refused here. The builtin
+# would pipe it: a raw tunnel to Nginx that none of these rules sees into.
+sub refuse_unknown_methods {
+    if (req.method !~ "^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|PURGE|BAN)$") {
+        return (synth(501, "Method not implemented"));
+    }
+}
+
+# Decide the one URL a page is cached and banned under: the path Django will
+# route. Nginx decodes %XX escapes, resolves dot segments and merges slashes
+# before it hands the path to Django, so /products/%62oot/, /products/./boot/ and
+# /products//boot/ all render /products/boot/, each under a cache key of its own
+# that the ban of ^/products/boot/ never reaches: a stale price for the TTL. The
+# same decoding lets /static/..%2fcart/ look shared here and be /cart/ there.
+sub canonicalize_url {
+    # Absolute form (GET http://host/path): the URL's host is the one that
+    # counts (RFC 9112, 3.2.2), as it is for Nginx.
+    if (req.url ~ "^(?i)https?://") {
+        set req.http.Host = regsub(req.url, "^(?i)https?://([^/?]*).*$", "\1");
+        set req.url = regsub(req.url, "^(?i)https?://[^/?]*/?", "/");
+    }
+    # No link of the store escapes an ASCII character in a path: slugs, hashed
+    # static names and upload names are letters, digits, - _ and dots. Escapes
+    # of anything else (UTF-8 in upload names, %C3%A9) stay.
+    if (req.url ~ "^[^?]*%[0-7][0-9A-Fa-f]") {
+        return (synth(400, "Escaped ASCII in the path"));
+    }
+    # Browsers resolve . and .. segments before they send a URL.
+    if (req.url ~ "^[^?]*/\.\.?(/|\?|$)") {
+        return (synth(400, "Dot segment in the path"));
+    }
+    # Repeated slashes: merged, as Nginx merges them, in the path only.
+    if (req.url ~ "^[^?]*//") {
+        set req.url = regsuball(regsub(req.url, "\?.*$", ""), "//+", "/") + regsub(req.url, "^[^?]*", "");
+    }
+    # Slugs are lower case (slugify, the admin's prepopulated field), and MariaDB
+    # compares them without case: /products/Boot/ would render boot's page under
+    # a key its ban misses. Paths are case-sensitive elsewhere (404 in Django).
+    if (req.url ~ "^/(products|categories)/[^?]*[A-Z]") {
+        set req.url = std.tolower(regsub(req.url, "\?.*$", "")) + regsub(req.url, "^[^?]*", "");
     }
 }
 
@@ -138,7 +181,8 @@ sub pick_grace {
 
 # Decide what the client learns about the cache: X-Cache HIT when the object
 # came from the cache (graced hits too), MISS otherwise (misses, passes).
-# Age is left as Varnish sets it; x-url is internal to bans.
+# Age is left as Varnish sets it; x-url is internal to bans, x-synthetic marks
+# the answers vcl_backend_error wrote.
 sub vcl_deliver {
     if (obj.hits > 0) {
         set resp.http.X-Cache = "HIT";
@@ -146,17 +190,45 @@ sub vcl_deliver {
         set resp.http.X-Cache = "MISS";
     }
     unset resp.http.x-url;
+    if (resp.http.x-synthetic) {
+        call add_security_headers;
+        unset resp.http.x-synthetic;
+    }
 }
 
-# Decide the body of PURGE and BAN answers: one line, not the HTML error page.
+# Decide the body of Varnish's own answers (PURGE, BAN, refused requests): one
+# line, JSON under /api/ as Django's errors are there, never the builtin's HTML
+# page; a 503 (rare here: a workspace overflow) says when to try again.
 sub vcl_synth {
-    if (req.method == "PURGE" || req.method == "BAN") {
+    call add_security_headers;
+    if (req.url ~ "^/api/" && req.method != "PURGE" && req.method != "BAN") {
+        set resp.http.Content-Type = "application/json";
+        set resp.body = {"{"error": ""} + resp.reason + {"" }
+"};
+    } else {
         set resp.http.Content-Type = "text/plain; charset=utf-8";
         set resp.body = resp.reason + {"
 "};
-        # Return here, or the builtin replaces the body with its HTML page.
-        return (deliver);
     }
+    if (resp.status == 503) {
+        set resp.http.Retry-After = "10";
+    }
+    # Return here, or the builtin replaces the body with its HTML page.
+    return (deliver);
+}
+
+# Decide the security headers of Varnish's own answers: the ones Django gives
+# its answers (config/settings.py: SECURE_*, X_FRAME_OPTIONS and the
+# CONTENT_SECURITY_POLICY, in the same words). Nginx gives its files and errors
+# the same (deploy/nginx/security_headers.conf); a stack test compares all three.
+sub add_security_headers {
+    set resp.http.X-Content-Type-Options = "nosniff";
+    set resp.http.Referrer-Policy = "same-origin";
+    set resp.http.X-Frame-Options = "DENY";
+    set resp.http.Cross-Origin-Opener-Policy = "same-origin";
+    set resp.http.Content-Security-Policy = "default-src 'self'; script-src 'self'; "
+        + "style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        + "base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 }
 
 
@@ -165,6 +237,7 @@ sub vcl_synth {
 
 sub vcl_backend_response {
     call abandon_failed_refresh;
+    call keep_https_redirects_unstored;
     call set_grace;
     call mark_url_for_bans;
     # No return: the builtin decides cacheability (Set-Cookie, Cache-Control, TTL).
@@ -181,6 +254,20 @@ sub abandon_failed_refresh {
     }
 }
 
+# Decide that a redirect to HTTPS is never stored. With HTTPS=1 Django answers
+# a plain-HTTP request (X-Forwarded-Proto: http) with a 301 to https://, and
+# Varnish would cache it for its default TTL under the page's key, which has no
+# scheme: the visitors who came over TLS would then get it too, and go round in
+# a loop. Hit-for-miss, as the builtin does: the next request is fetched.
+sub keep_https_redirects_unstored {
+    if (bereq.http.X-Forwarded-Proto == "http" && beresp.status >= 300 && beresp.status < 400
+        && beresp.http.Location ~ "^(?i)https://") {
+        set beresp.ttl = 120s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+}
+
 # Decide how long an object outlives its TTL for grace: 6 h, to ride out an
 # outage. No beresp.keep: these 6 h already let Varnish revalidate a stale
 # object with If-None-Match / If-Modified-Since when Django sends validators.
@@ -191,4 +278,32 @@ sub set_grace {
 # Record the URL on the object, so bans can match objects without a request.
 sub mark_url_for_bans {
     set beresp.http.x-url = bereq.url;
+}
+
+# Decide what a visitor gets when no answer came from Nginx (refused, timed out
+# after first_byte_timeout, or the backend is sick and nothing is in grace): a
+# 503 that says when to try again, as Django's own 503 does (Retry-After: 10,
+# shop/middleware.py), JSON under /api/, a short page elsewhere. A failed
+# background refresh also ends here, but its object never replaces the stale one.
+sub vcl_backend_error {
+    set beresp.http.Retry-After = "10";
+    set beresp.http.Cache-Control = "private, no-store";
+    set beresp.http.x-synthetic = "1";
+    if (bereq.url ~ "^/api/") {
+        set beresp.http.Content-Type = "application/json";
+        set beresp.body = {"{"error": "The store is briefly unavailable; try again shortly." }"};
+    } else {
+        set beresp.http.Content-Type = "text/html; charset=utf-8";
+        set beresp.body = {"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Back in a moment</title></head>
+<body>
+<h1>We'll be right back</h1>
+<p>This part of the shop is briefly unavailable. Please try again in a few seconds.</p>
+</body>
+</html>
+"};
+    }
+    # Return here, or the builtin replaces the body with its HTML page.
+    return (deliver);
 }
