@@ -44,3 +44,11 @@ def test_subtotal_reads_the_current_price():
 
 def test_out_of_stock_product_is_not_in_stock():
     assert not ProductFactory(stock=0).in_stock
+
+
+@pytest.mark.parametrize("slug", ["Blue-Mug", "BLUE"])
+def test_slugs_with_capital_letters_are_refused(slug):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="lower-case"):
+        ProductFactory.build(slug=slug, category=CategoryFactory()).full_clean()

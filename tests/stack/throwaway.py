@@ -1,0 +1,404 @@
+"""Servers the fault and race tests may kill: a MariaDB and a Redis of their own, and stacks on them.
+
+The machine's MariaDB (:3306) and Redis (:6379) serve every test run, so "the database is down"
+and "Redis is down" are played on throwaway instances instead: a mariadbd with its own data
+folder and port, a redis-server on another port, each started, killed and restarted by PID.
+
+Two stacks of their own, started once per session when a test asks for them and stopped by PID
+at its end, both with 4 uWSGI workers so that requests really race (a test module imports
+`fault_stack_fixture` or `sqlite_stack_fixture` and asks for `fault_stack` or `sqlite_stack`):
+
+    fault_stack    Varnish :36081, Nginx :38081; the throwaway MariaDB, the throwaway Redis as
+                   Django's cache, shared pages that live 3 s (grace is needed at once) and
+                   uWSGI's harakiri at 3 s (see TunedStack)
+    sqlite_stack   Varnish :36082, Nginx :38082; a SQLite file, the database cache table
+
+Ports of MariaDB and Redis are picked free at start. After a failure the servers' logs are
+copied to test-artifacts/, as tests/stack/fixtures.py does for its stacks.
+"""
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.stack import Stack
+from tests.stack.fixtures import ARTIFACTS, ROOT, http_session, wait_until
+
+DEMO_PRODUCTS = 24
+# Seconds uWSGI gives a request before it kills the worker (production: 30, deploy/uwsgi/shop.ini).
+HARAKIRI_SECONDS = 3
+
+# Built once per session, whichever test module asks first (each module imports the fixtures,
+# and pytest would otherwise make one per module).
+_RUNNING = {}
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixtures
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", name="fault_stack")
+def fault_stack_fixture(request):
+    """A stack on a MariaDB and a Redis that tests may kill; see the module docstring."""
+    if "fault" not in _RUNNING:
+        _RUNNING["fault"] = _start_fault_stack(request)
+    return _RUNNING["fault"]
+
+
+@pytest.fixture(scope="session", name="sqlite_stack")
+def sqlite_stack_fixture(request):
+    """A stack on a SQLite file, with 4 uWSGI workers."""
+    if "sqlite" not in _RUNNING:
+        run_dir = _run_dir("sqlite")
+        # The default cache (the database table), whatever CACHE_URL the test run has.
+        env = {"DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}", "CACHE_URL": "dbcache://shop_cache"}
+        stack = TunedStack(ROOT, run_dir=run_dir, varnish_port=36082, nginx_port=38082, processes=4, env=_env(env))
+        request.addfinalizer(lambda: _stop(request.session, "sqlite", stack))
+        _start(stack)
+        _RUNNING["sqlite"] = stack
+    return _RUNNING["sqlite"]
+
+
+def _start_fault_stack(request):
+    run_dir = _run_dir("faults")
+    mariadb, redis = ThrowawayMariaDB(run_dir / "mariadb"), ThrowawayRedis(run_dir / "redis")
+    stack = TunedStack(
+        ROOT,
+        run_dir=run_dir,
+        varnish_port=36081,
+        nginx_port=38081,
+        processes=4,
+        env=_env({"PRODUCT_CACHE_SECONDS": "3", "NOT_FOUND_CACHE_SECONDS": "2"}),
+    )
+    stack.mariadb, stack.redis = mariadb, redis
+
+    def stop_all():
+        try:
+            _stop(request.session, "faults", stack)
+        finally:
+            mariadb.stop()
+            redis.stop()
+
+    request.addfinalizer(stop_all)
+    mariadb.install()
+    mariadb.start()
+    redis.start()
+    stack.env["DATABASE_URL"] = mariadb.create_database("shop_faults")
+    stack.env["CACHE_URL"] = redis.url
+    _start(stack)
+    return stack
+
+
+def _env(settings):
+    return {
+        "SHOP_DEMO": "1",
+        # A replica of the developer's database is not a replica of this one.
+        "DATABASE_REPLICA_URL": "",
+        # uWSGI's harakiri, cut so a test can wait for it (shop.ini reads UWSGI_HARAKIRI).
+        "UWSGI_HARAKIRI": str(HARAKIRI_SECONDS),
+        **settings,
+    }
+
+
+def _run_dir(name):
+    run_dir = Path(tempfile.mkdtemp(prefix=f"shop-{name}-"))
+    # varnishd compiles the VCL as its unprivileged user, who must reach the rendered files.
+    run_dir.chmod(0o755)
+    return run_dir
+
+
+def _start(stack):
+    try:
+        stack.prepare_django()
+        stack.manage("seed_demo", "--products", str(DEMO_PRODUCTS), "-v0")
+        stack.start(manage=False)
+    except BaseException:
+        stack.stop()
+        raise
+
+
+def _stop(session, name, stack):
+    try:
+        stack.stop()
+    finally:
+        if session.testsfailed:
+            shutil.copytree(stack.log_dir, ARTIFACTS / f"{name}-logs", dirs_exist_ok=True)
+        shutil.rmtree(stack.run_dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The stack, with a harakiri a test can wait for
+# ------------------------------------------------------------------------------------------------
+
+
+class TunedStack(Stack):
+    """deploy/stack.py's Stack, with shortcuts the fault tests share.
+
+    Its environment (see _env) sets UWSGI_HARAKIRI, which shop.ini reads: harakiri is cut to
+    HARAKIRI_SECONDS, the one difference from production.
+    """
+
+    def shell(self, code):
+        """Run Python in `manage.py shell` with the stack's settings; return its last line as JSON."""
+        return json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
+
+    def fresh_slugs(self, count):
+        """Return `count` slugs of in-stock products no test has used yet (their pages start uncached)."""
+        if not hasattr(self, "_unused"):
+            self._unused = self.shell(
+                "import json\n"
+                "from shop.models import Product\n"
+                "rows = Product.objects.active().filter(stock__gt=0).order_by('pk')\n"
+                "print(json.dumps(list(rows.values_list('slug', flat=True))))\n"
+            )
+        assert len(self._unused) >= count, "the demo catalog ran out of unused products"
+        taken, self._unused = self._unused[:count], self._unused[count:]
+        return taken
+
+
+# ------------------------------------------------------------------------------------------------
+# Throwaway servers
+# ------------------------------------------------------------------------------------------------
+
+
+def free_port():
+    """Return a TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Server:
+    """A server process of our own: started in its own session, stopped by its PID only."""
+
+    name = "server"
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process = None
+
+    def _spawn(self, command):
+        log = open(self.folder / f"{self.name}.log", "ab")
+        with log:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill(self):
+        """SIGKILL the server: a crash, with no goodbye to its clients."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self):
+        """SIGTERM the server and wait for it (SIGKILL after 20 s); safe to repeat."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signum)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def _wait_ready(self, ready, timeout=30):
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process.poll() is not None:
+                log = (self.folder / f"{self.name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} on port {self.port} not ready in {timeout} s")
+            time.sleep(0.1)
+
+
+class ThrowawayMariaDB(_Server):
+    """A mariadbd with its own data folder and port; root without a password, on loopback."""
+
+    name = "mariadb"
+
+    def install(self):
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={self.folder / 'data'}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self):
+        self._spawn(
+            [
+                shutil.which("mariadbd", path="/usr/sbin:/usr/bin:/sbin"),
+                "--no-defaults",
+                f"--datadir={self.folder / 'data'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.folder / 'mysqld.sock'}",
+                f"--pid-file={self.folder / 'mysqld.pid'}",
+                "--user=root",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                # Small: a few dozen products and carts.
+                "--innodb-buffer-pool-size=32M",
+                "--max-connections=100",
+                # Quicker DDL for migrate. Commits still reach the OS at once, so killing
+                # mariadbd (what the tests do) loses none of them.
+                "--innodb-flush-log-at-trx-commit=2",
+                "--innodb-doublewrite=0",
+            ]
+        )
+        self._wait_ready(self._answers)
+
+    def connect(self, database=None):
+        import MySQLdb
+
+        options = {"host": "127.0.0.1", "port": self.port, "user": "root", "connect_timeout": 2}
+        if database:
+            options["database"] = database
+        return MySQLdb.connect(**options)
+
+    def _answers(self):
+        try:
+            self.connect().close()
+            return True
+        except Exception:
+            return False
+
+    def create_database(self, name):
+        """Create database `name`; return its DATABASE_URL."""
+        connection = self.connect()
+        try:
+            connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        finally:
+            connection.close()
+        self.database = name
+        return f"mysql://root@127.0.0.1:{self.port}/{name}"
+
+
+class ThrowawayRedis(_Server):
+    """A redis-server on its own port, keeping nothing on disk."""
+
+    name = "redis"
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self._spawn(
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ]
+        )
+        self._wait_ready(self._answers)
+
+    def _answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+# ------------------------------------------------------------------------------------------------
+# A visitor of the store, with a ledger
+# ------------------------------------------------------------------------------------------------
+
+
+class Shopper:
+    """A visitor with cookies of its own who calls the cart API as cart.js does, and counts.
+
+    `ledger` holds, per product slug, the quantities of the adds the server answered 200:
+    what the cart must hold, whatever happened to the others.
+    """
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.http = http_session()
+        self.ledger = {}
+        self.failures = []
+        self._ledger_lock = threading.Lock()
+
+    def start(self):
+        """Get the csrftoken cookie, as the first page view does; return self."""
+        response = self.http.get(self.stack.url("/api/cart/"), timeout=10)
+        assert response.status_code == 200, response.text
+        return self
+
+    def clone(self):
+        """Return another connection of this visitor: its cookies, its ledger, a session of its own."""
+        twin = Shopper(self.stack)
+        twin.http.cookies.update(self.http.cookies)
+        twin.ledger, twin.failures, twin._ledger_lock = self.ledger, self.failures, self._ledger_lock
+        return twin
+
+    def add(self, slug, quantity=1, timeout=30):
+        """POST an add; count it in the ledger if it succeeded; return the response or the error."""
+        try:
+            response = self.http.post(
+                self.stack.url("/api/cart/items/"),
+                json={"product": slug, "quantity": quantity},
+                headers={"X-CSRFToken": self.http.cookies["csrftoken"], "Origin": self.stack.varnish_url},
+                timeout=timeout,
+            )
+        except Exception as error:  # requests' errors: the add may or may not have happened
+            self.failures.append(repr(error))
+            return error
+        if response.status_code == 200:
+            with self._ledger_lock:
+                self.ledger[slug] = self.ledger.get(slug, 0) + quantity
+        else:
+            self.failures.append((response.status_code, response.text[:200]))
+        return response
+
+    def cart(self):
+        """Return the server's cart as {slug: quantity}, failing on duplicate lines."""
+        response = self.http.get(self.stack.url("/api/cart/"), timeout=10)
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        slugs = [item["product"] for item in items]
+        assert len(slugs) == len(set(slugs)), f"duplicate cart lines: {slugs}"
+        return {item["product"]: item["quantity"] for item in items}
+
+
+def wait_until_serving(stack, timeout=30):
+    """Wait until /healthz answers 200 through Varnish (Django up and Varnish's probe agreeing)."""
+    http = http_session()
+
+    def healthy():
+        try:
+            return http.get(stack.url("/healthz"), timeout=5).status_code == 200
+        except Exception:
+            return False
+
+    wait_until(healthy, timeout, "the stack answering /healthz through Varnish", step=0.2)
