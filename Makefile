@@ -68,3 +68,4 @@ clean:
 	rm -rf staticfiles test-artifacts .pytest_cache
 
 include deploy/stack.mk
+include bench/bench.mk

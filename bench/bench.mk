@@ -1,0 +1,25 @@
+# `make bench`: every layer measured side by side (bench/run.py; see bench/README.md).
+# Included by the main Makefile, whose VENV, PY, `venv` and apt_install it uses.
+#
+#   make bench                                  full run, about 12 minutes on 2 cores
+#   make bench BENCH_QUICK=1                    a few seconds per row: checks the pipeline
+#   make bench BENCH_OUT=results/mine.json      where the JSON goes (.md and .png beside it)
+#
+# A full run also copies its table and chart to docs/bench/ (committed: the README shows them).
+
+BENCH_DEBS := nginx varnish wrk memcached
+BENCH_OUT ?= results/bench-$(shell date +%Y-%m-%d).json
+BENCH_QUICK ?=
+
+.PHONY: bench bench-venv
+
+$(VENV)/.bench: $(VENV)/.runtime requirements-bench.txt
+	$(VENV)/bin/pip install -q -r requirements-bench.txt
+	touch $@
+
+bench-venv: $(VENV)/.bench
+
+## bench: seed, start the stack, measure every layer; JSON + Markdown + PNG in results/
+bench: bench-venv
+	$(call apt_install,$(BENCH_DEBS))
+	BENCH_QUICK=$(BENCH_QUICK) $(PY) bench/run.py --out $(BENCH_OUT)

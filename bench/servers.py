@@ -1,0 +1,253 @@
+"""The servers the benchmark starts, each stopped by its own PID.
+
+    BenchStack   deploy/stack.py's Stack, with the bench settings module and optional edits
+    AppServer    uWSGI or gunicorn alone, over HTTP on a loopback port (the A/B of app servers)
+    Memcached    a private memcached on 127.0.0.1
+"""
+
+import os
+import pwd
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from stack import Stack, StackError  # noqa: E402
+
+__all__ = ["AppServer", "BenchStack", "Memcached", "StackError", "free_ports", "http_get"]
+
+# Never send loopback requests through an http_proxy from the environment.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+_STORE_SETTINGS = "DJANGO_SETTINGS_MODULE=config.settings"
+_BENCH_SETTINGS = "DJANGO_SETTINGS_MODULE=bench.settings"
+# The recycling options of shop.ini that the "no recycling" RSS run removes.
+_RECYCLING_LINES = re.compile(r"^(max-requests|reload-on-rss)\s*=.*\n", re.MULTILINE)
+
+
+def free_ports(count):
+    """Return `count` distinct loopback ports that are free right now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def http_get(url, headers=None, timeout=10):
+    """GET `url`; return (status, headers, body) without raising on HTTP errors."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with _HTTP.open(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def wait_for_200(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http_get(url, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise StackError(f"{url} did not answer 200 within {timeout} s")
+
+
+class BenchStack(Stack):
+    """The production stack from deploy/, run with DJANGO_SETTINGS_MODULE=bench.settings.
+
+    shop.ini sets `env = DJANGO_SETTINGS_MODULE=config.settings`, and uWSGI's `env` overrides
+    the inherited environment (and an ini option wins over UWSGI_* variables), so the rendered
+    copy is edited instead: that one line, and with `recycle=False` the max-requests and
+    reload-on-rss lines. Every other line runs as shipped.
+    """
+
+    def __init__(self, *args, recycle=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recycle = recycle
+
+    def render(self):
+        super().render()
+        # Every rendered shop.ini (one per app node when the stack has several).
+        inis = sorted(self.conf_dir.rglob("shop.ini"))
+        if not inis:
+            raise StackError(f"no rendered shop.ini under {self.conf_dir}; update bench/servers.py")
+        for ini in inis:
+            text = ini.read_text()
+            edited = text.replace(f"env = {_STORE_SETTINGS}", f"env = {_BENCH_SETTINGS}")
+            if edited == text:
+                raise StackError(f"{ini}: the DJANGO_SETTINGS_MODULE line was not found; update bench/servers.py")
+            if not self.recycle:
+                edited = _RECYCLING_LINES.sub("", edited)
+            ini.write_text(edited)
+
+    def environ(self):
+        env = super().environ()
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # manage.py steps and bench helpers
+        return env
+
+    def respawns(self):
+        """Return how many workers uWSGI started after the first ones (max-requests, reload-on-rss)."""
+        loads = sum(count_app_loads(log) for log in self.log_dir.rglob("uwsgi.log"))
+        return loads - self.processes * getattr(self, "nodes", 1)
+
+    def worker_rss_kib(self):
+        """Return the resident memory of each uWSGI worker (KiB), from /proc."""
+        return [rss for pid in self.worker_pids() if (rss := process_rss_kib(pid)) is not None]
+
+
+def count_app_loads(log_path):
+    """Count the workers that loaded the app, from uWSGI's "WSGI app 0 ... ready" log lines."""
+    try:
+        return sum(1 for line in Path(log_path).read_text(errors="replace").splitlines()
+                   if line.startswith("WSGI app 0 ") and " ready in " in line)
+    except OSError:
+        return 0
+
+
+def process_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class _Process:
+    """A server started in a session of its own and stopped by its PID."""
+
+    name = "server"
+
+    def __init__(self, log_path):
+        self.log_path = Path(log_path)
+        self.proc = None
+
+    def _spawn(self, command, env=None, cwd=ROOT):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, timeout=15):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # It ignored SIGTERM: end its session (master and workers), which it leads.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def log_tail(self, lines=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Memcached(_Process):
+    name = "memcached"
+
+    def __init__(self, log_path, port):
+        super().__init__(log_path)
+        self.port = port
+
+    def start(self, timeout=10):
+        user = "memcache" if _user_exists("memcache") else "nobody"
+        command = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "256", "-c", "1024"]
+        if os.geteuid() == 0:
+            command += ["-u", user]  # memcached refuses to run as root
+        self._spawn(command)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StackError(f"memcached exited ({self.proc.returncode}):\n{self.log_tail()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise StackError("memcached did not listen in time")
+
+    def version(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(b"version\r\n")
+            return sock.recv(100).decode().split()[-1]
+
+
+class AppServer(_Process):
+    """uWSGI or gunicorn alone on an HTTP port, with the bench settings and `workers` workers."""
+
+    def __init__(self, kind, log_path, port, env, workers=2):
+        super().__init__(log_path)
+        self.kind = kind
+        self.name = kind
+        self.port = port
+        self.env = env
+        self.workers = workers
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=60):
+        venv = ROOT / ".venv" / "bin"
+        env = {k: v for k, v in self.env.items() if not k.startswith("UWSGI_")}
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        if self.kind == "uwsgi":
+            # The process options of deploy/uwsgi/shop.ini, over HTTP instead of the uwsgi socket.
+            command = [
+                str(venv / "uwsgi"), "--strict", "--master", "--need-app",
+                "--module", "config.wsgi:application", "--env", "DJANGO_SETTINGS_MODULE=bench.settings",
+                "--http-socket", f"127.0.0.1:{self.port}", "--processes", str(self.workers),
+                "--single-interpreter", "--enable-threads", "--lazy-apps", "--thunder-lock",
+                "--buffer-size", "32768", "--harakiri", "30", "--die-on-term", "--disable-logging",
+                "--chdir", str(ROOT),
+                # Like gunicorn's sync workers, close after each answer, and say so: without the
+                # header wrk counts every close as a read error.
+                "--add-header", "Connection: close",
+            ]
+        else:
+            env["BENCH_BIND"] = f"127.0.0.1:{self.port}"
+            env["BENCH_WORKERS"] = str(self.workers)
+            command = [str(venv / "gunicorn"), "-c", str(ROOT / "bench" / "gunicorn.conf.py")]
+        self._spawn(command, env=env)
+        try:
+            wait_for_200(self.url + "/healthz", timeout)
+        except StackError:
+            self.stop()
+            raise StackError(f"{self.kind} did not start:\n{self.log_tail()}") from None
+
+
+def _user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
