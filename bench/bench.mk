@@ -11,7 +11,7 @@ BENCH_DEBS := nginx varnish wrk memcached
 BENCH_OUT ?= results/bench-$(shell date +%Y-%m-%d).json
 BENCH_QUICK ?=
 
-.PHONY: bench bench-venv
+.PHONY: bench bench-venv bench-scaleout
 
 $(VENV)/.bench: $(VENV)/.runtime requirements-bench.txt
 	$(VENV)/bin/pip install -q -r requirements-bench.txt
@@ -23,3 +23,8 @@ bench-venv: $(VENV)/.bench
 bench: bench-venv
 	$(call apt_install,$(BENCH_DEBS))
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) bench/run.py --out $(BENCH_OUT)
+
+## bench-scaleout: the same store on 1, 2 and 3 app nodes behind one Varnish (docs/scale-out.md)
+bench-scaleout: bench-venv
+	$(call apt_install,$(BENCH_DEBS) redis-server)
+	$(PY) bench/scaleout.py $(if $(BENCH_QUICK),--quick) --out results/scaleout-$(shell date +%Y-%m-%d).json
