@@ -273,7 +273,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
             encoding = _accepted_encoding(request)
             now = _now()
             entry = _read_entry(base, encoding, group)
-            if entry is not None and now < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
+            if _is_fresh(entry, now):
                 return _response_from(request, entry, now, "HIT")
 
             modified = render_from_replica(last_modified, request, *args, **kwargs) if last_modified else None
@@ -295,7 +295,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
             try:
                 # Another request may have stored the page between our read and our lock.
                 entry = _read_entry(base, encoding, group)
-                if entry is not None and _now() < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS:
+                if _is_fresh(entry, _now()):
                     return _response_from(request, entry, _now(), "HIT")
                 generation = _generation(group)
                 response = render_from_replica(view_func, request, *args, **kwargs)
@@ -307,6 +307,11 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
         return wrapper
 
     return decorator(view) if view is not None else decorator
+
+
+def _is_fresh(entry, now):
+    """Tell whether a stored page is younger than the TTL."""
+    return entry is not None and now < entry["stored_at"] + settings.PRODUCT_CACHE_SECONDS
 
 
 def _store_and_answer(request, response, base, encoding, generation, modified):
