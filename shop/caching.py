@@ -22,6 +22,7 @@ second TTL on top, and a gzip variant compressed once per render instead of once
 import hashlib
 import logging
 import re
+import threading
 import time
 import urllib.request
 import uuid
@@ -39,7 +40,7 @@ from django.utils.cache import (
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.text import compress_string
 
-from shop.replicas import render_from_replica, wait_for_replica
+from shop.replicas import render_from_replica, replica_settle_seconds, wait_for_replica
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +415,6 @@ def _category_listing_urls(category):
 
 def invalidate_product(product, old_slug=None, old_category=None):
     """Drop every cached page that shows this product: detail, its listings, home, search."""
-    wait_for_replica()
     urls = [product.get_absolute_url(), "/"] + _category_listing_urls(product.category)
     slugs = [product.slug]
     categories = [product.category.slug]
@@ -424,19 +424,35 @@ def invalidate_product(product, old_slug=None, old_category=None):
     if old_category is not None and old_category.pk != product.category_id:
         urls += _category_listing_urls(old_category)
         categories.append(old_category.slug)
-    drop_pages(urls)
-    drop_group("search")
-    ban_in_varnish(_ban_regex(products=slugs, categories=categories))
+    _drop_after_replication(urls, _ban_regex(products=slugs, categories=categories))
 
 
 def invalidate_category(category, product_slugs=()):
     """Drop a category's listing, home, search and the pages of its products (they name it)."""
-    wait_for_replica()
     urls = ["/"] + _category_listing_urls(category) + [f"/products/{slug}/" for slug in product_slugs]
+    # Every product page names its category; a rename is rare, so ban them all in one go.
+    _drop_after_replication(urls, _ban_regex(products=(), categories=[category.slug]) + r"|^/products/")
+
+
+def _drop_everywhere(urls, ban_regex):
+    """Drop pages from Django's cache (and the search group) and BAN them in every Varnish."""
     drop_pages(urls)
     drop_group("search")
-    # Every product page names its category; a rename is rare, so ban them all in one go.
-    ban_in_varnish(_ban_regex(products=(), categories=[category.slug]) + r"|^/products/")
+    ban_in_varnish(ban_regex)
+
+
+def _drop_after_replication(urls, ban_regex):
+    """Drop the pages once the replica has the change; if it is behind, drop them twice.
+
+    A replica behind the primary can still be read by other processes until their next health
+    check, and a page rendered from it would cache the old data again. So when the wait times out
+    the pages are dropped now and once more when every process must be skipping the replica
+    (the "delayed double delete" of cache invalidation).
+    """
+    caught_up = wait_for_replica()
+    _drop_everywhere(urls, ban_regex)
+    if not caught_up:
+        threading.Timer(replica_settle_seconds(), _drop_everywhere, (urls, ban_regex)).start()
 
 
 def _ban_regex(products, categories):

@@ -53,16 +53,17 @@ def wait_for_replica():
     """Wait until the replica has applied this connection's last commit (at most the allowed lag).
 
     Called before cached pages are dropped, so that the next render, which may read the replica,
-    finds the change there. A replica that does not get there in time is skipped until it does.
+    finds the change there. Return False if the replica did not get there in time: this process
+    then skips it, and the caller must expect other processes to read it until their next check.
     """
     if REPLICA not in connections.databases or connections["default"].vendor != "mysql":
-        return
+        return True
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT @@last_gtid")  # MariaDB: this session's last committed transaction
             (gtid,) = cursor.fetchone()
         if not gtid:
-            return
+            return True
         with connections[REPLICA].cursor() as cursor:
             cursor.execute("SELECT MASTER_GTID_WAIT(%s, %s)", [gtid, settings.REPLICA_MAX_LAG_SECONDS])
             (reached,) = cursor.fetchone()
@@ -71,6 +72,13 @@ def wait_for_replica():
         reached = -1
     if reached != 0:
         health.mark_down()
+        return False
+    return True
+
+
+def replica_settle_seconds():
+    """How long until every process skips a replica that is behind: past the lag limit, checked."""
+    return settings.REPLICA_MAX_LAG_SECONDS + 2 * settings.REPLICA_CHECK_SECONDS
 
 
 @contextmanager

@@ -504,3 +504,17 @@ def test_view_that_sets_a_cookie_is_never_stored(client, catalog, monkeypatch):
     second = Client().get("/products/blue-mug/")
     assert "X-Django-Cache" not in second
     assert "private" in second["Cache-Control"]
+
+
+@pytest.mark.parametrize("caught_up, drops", [(True, 1), (False, 2)])
+def test_pages_are_dropped_again_when_the_replica_is_behind(catalog, monkeypatch, caught_up, drops):
+    """A replica behind the primary may be read until every process skips it: drop twice then."""
+    import time
+
+    calls = []
+    monkeypatch.setattr(caching, "wait_for_replica", lambda: caught_up)
+    monkeypatch.setattr(caching, "replica_settle_seconds", lambda: 0.05)
+    monkeypatch.setattr(caching, "_drop_everywhere", lambda urls, ban: calls.append(urls[0]))
+    caching.invalidate_product(catalog)
+    time.sleep(0.3)
+    assert calls == ["/products/blue-mug/"] * drops
