@@ -16,6 +16,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -137,7 +138,11 @@ def _prepare_database(stack):
 
 
 def _stop_stack(session, name):
-    stack = _RUNNING.pop(name)
+    stop_and_keep_logs(session, name, _RUNNING.pop(name))
+
+
+def stop_and_keep_logs(session, name, stack):
+    """Stop a stack by PID; after a failed test keep its logs in test-artifacts/, then clean up."""
     try:
         stack.stop()
     finally:
@@ -269,3 +274,60 @@ class Catalog:
         assert len(self._unused) >= count, "the demo catalog ran out of unused products"
         taken, self._unused = self._unused[:count], self._unused[count:]
         return taken
+
+
+# ------------------------------------------------------------------------------------------------
+# Forms, as a browser submits them
+# ------------------------------------------------------------------------------------------------
+
+
+class _FormFields(HTMLParser):
+    """Collect what a browser would submit from the form with `form_id` (no files, no buttons)."""
+
+    def __init__(self, form_id):
+        super().__init__()
+        self.form_id, self.inside, self.fields = form_id, False, {}
+        self._select = self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside or "name" not in attrs and tag != "option":
+            return
+        kind = attrs.get("type", "text")
+        if tag == "input" and kind not in ("submit", "file", "button", "image", "reset"):
+            if kind not in ("checkbox", "radio"):
+                self.fields[attrs["name"]] = attrs.get("value", "")
+            elif "checked" in attrs:
+                self.fields[attrs["name"]] = attrs.get("value", "on")
+        elif tag == "select":
+            self._select = attrs["name"]
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.fields[self._select] = attrs["value"]
+        elif tag == "textarea":
+            self._textarea = attrs["name"]
+            self.fields[self._textarea] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            # HTML drops the newline right after <textarea>; Django's widget writes one.
+            value = self.fields[self._textarea]
+            self.fields[self._textarea] = value[1:] if value.startswith("\n") else value
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+
+def form_fields(html, form_id):
+    """Return the fields a browser would submit from the form with this id (for admin posts)."""
+    parser = _FormFields(form_id)
+    parser.feed(html)
+    assert parser.fields, f"no form #{form_id} in the page"
+    return parser.fields

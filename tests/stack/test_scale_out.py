@@ -10,12 +10,11 @@ through Varnish where it is about what a visitor gets.
 
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 
 from tests.stack.cluster import SecondVarnish, nginx_requests, start_cluster, stop_cluster
-from tests.stack.fixtures import ADMIN_PASSWORD, ADMIN_USERNAME, Catalog, http_session
+from tests.stack.fixtures import ADMIN_PASSWORD, ADMIN_USERNAME, Catalog, form_fields, http_session
 
 pytestmark = pytest.mark.stack
 
@@ -64,60 +63,15 @@ def test_page_cached_by_one_node_is_a_hit_on_every_other_node(cluster, products)
     assert all(r.content == first.content for r in elsewhere)
 
 
-class _FormFields(HTMLParser):
-    """Collect what a browser submits from the form with `form_id` (text inputs, checkboxes, selects)."""
-
-    def __init__(self, form_id):
-        super().__init__()
-        self.form_id, self.inside, self.fields, self._select, self._textarea = form_id, False, {}, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("id") == self.form_id
-        name, kind = attrs.get("name"), attrs.get("type", "text")
-        if not self.inside:
-            return
-        if tag == "input" and name and kind not in ("submit", "file", "button", "checkbox", "radio"):
-            self.fields[name] = attrs.get("value", "")
-        elif tag == "input" and name and kind in ("checkbox", "radio") and "checked" in attrs:
-            self.fields[name] = attrs.get("value", "on")
-        elif tag == "select" and name:
-            self._select = name
-        elif tag == "option" and self._select and "selected" in attrs:
-            self.fields[self._select] = attrs["value"]
-        elif tag == "textarea" and name:
-            self._textarea, self.fields[name] = name, ""
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            # HTML drops the newline right after <textarea>; Django's widget writes one.
-            self.fields[self._textarea] = self.fields[self._textarea].removeprefix("\n")
-            self._textarea = None
-
-    def handle_data(self, data):
-        if self._textarea:
-            self.fields[self._textarea] += data
-
-
-def _form_fields(html, form_id):
-    parser = _FormFields(form_id)
-    parser.feed(html)
-    assert parser.fields, f"no form #{form_id} in the page"
-    return parser.fields
-
-
 def _change_price_in_admin(base_url, product, price):
     """Log in to the admin of the node at `base_url` and save `product` with a new price there."""
     admin = http_session()
     login_url = base_url + "/admin/login/"
-    login = _form_fields(admin.get(login_url).text, "login-form")
+    login = form_fields(admin.get(login_url).text, "login-form")
     login.update(username=ADMIN_USERNAME, password=ADMIN_PASSWORD, next="/admin/")
     assert admin.post(login_url, data=login, allow_redirects=False).status_code == 302, "admin login failed"
     form_url = f"{base_url}/admin/shop/product/{product.pk}/change/"
-    form = _form_fields(admin.get(form_url).text, "product_form")
+    form = form_fields(admin.get(form_url).text, "product_form")
     assert form["price"] == product.price
     form.update(price=price, _save="Save")
     # multipart/form-data, as a browser sends the admin's form (it has a file field).

@@ -4,11 +4,10 @@ an admin change reaches the very next visitor."""
 
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 
-from tests.stack.fixtures import ADMIN_PASSWORD, ADMIN_USERNAME, http_session
+from tests.stack.fixtures import ADMIN_PASSWORD, ADMIN_USERNAME, form_fields, http_session
 
 pytestmark = pytest.mark.stack
 
@@ -170,60 +169,9 @@ def test_each_visitor_sees_only_their_own_cart(stack, two_shoppers):
 # ------------------------------------------------------------------------------------------------
 
 
-class _FormFields(HTMLParser):
-    """Collect what a browser would submit from the form with `form_id` (no files, no buttons)."""
-
-    def __init__(self, form_id):
-        super().__init__()
-        self.form_id, self.inside, self.fields = form_id, False, {}
-        self._select = self._textarea = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("id") == self.form_id
-        if not self.inside or "name" not in attrs and tag != "option":
-            return
-        kind = attrs.get("type", "text")
-        if tag == "input" and kind not in ("submit", "file", "button", "image", "reset"):
-            if kind not in ("checkbox", "radio"):
-                self.fields[attrs["name"]] = attrs.get("value", "")
-            elif "checked" in attrs:
-                self.fields[attrs["name"]] = attrs.get("value", "on")
-        elif tag == "select":
-            self._select = attrs["name"]
-        elif tag == "option" and self._select and "selected" in attrs:
-            self.fields[self._select] = attrs["value"]
-        elif tag == "textarea":
-            self._textarea = attrs["name"]
-            self.fields[self._textarea] = ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            # HTML drops the newline right after <textarea>; Django's widget writes one.
-            value = self.fields[self._textarea]
-            self.fields[self._textarea] = value[1:] if value.startswith("\n") else value
-            self._textarea = None
-
-    def handle_data(self, data):
-        if self._textarea:
-            self.fields[self._textarea] += data
-
-
-def _form_fields(html, form_id):
-    parser = _FormFields(form_id)
-    parser.feed(html)
-    assert parser.fields, f"no form #{form_id} in the page"
-    return parser.fields
-
-
 def _log_in_to_admin(stack, http):
     login_url = stack.url("/admin/login/")
-    form = _form_fields(http.get(login_url).text, "login-form")
+    form = form_fields(http.get(login_url).text, "login-form")
     form.update(username=ADMIN_USERNAME, password=ADMIN_PASSWORD, next="/admin/")
     response = http.post(login_url, data=form, headers={"Referer": login_url}, allow_redirects=False)
     assert response.status_code == 302, "admin login failed"
@@ -247,7 +195,7 @@ def test_admin_price_change_is_on_the_very_next_page_view(stack, catalog):
     admin = http_session()
     _log_in_to_admin(stack, admin)
     form_url = stack.url(f"/admin/shop/product/{product.pk}/change/")
-    form = _form_fields(admin.get(form_url).text, "product_form")
+    form = form_fields(admin.get(form_url).text, "product_form")
     assert form["price"] == product.price and form["slug"] == product.slug
     form.update(price=new_price, _save="Save")
     # multipart/form-data, as the admin's form (it has a file field) is sent by a browser.

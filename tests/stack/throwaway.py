@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from deploy.stack import Stack
-from tests.stack.fixtures import ARTIFACTS, ROOT, http_session, wait_until
+from tests.stack.fixtures import ROOT, http_session, stop_and_keep_logs, wait_until
 
 DEMO_PRODUCTS = 24
 # Seconds uWSGI gives a request before it kills the worker (production: 30, deploy/uwsgi/shop.ini).
@@ -127,12 +127,7 @@ def _start(stack):
 
 
 def _stop(session, name, stack):
-    try:
-        stack.stop()
-    finally:
-        if session.testsfailed:
-            shutil.copytree(stack.log_dir, ARTIFACTS / f"{name}-logs", dirs_exist_ok=True)
-        shutil.rmtree(stack.run_dir, ignore_errors=True)
+    stop_and_keep_logs(session, name, stack)
 
 
 # ------------------------------------------------------------------------------------------------
