@@ -58,12 +58,16 @@ INSTALLED_APPS = [
     "shop",
 ]
 
-# Kept short on purpose: every middleware runs on every cache hit too. Session, CSRF and auth
-# are lazy, so a shared page that does not touch them pays almost nothing for them.
+# Kept short on purpose: every middleware runs on every request that is not a cached shared page
+# (those stop at SharedPageMiddleware). Session, CSRF and auth are lazy, so a page that does not
+# touch them pays little for them.
 MIDDLEWARE = [
     # Security headers first, so that every answer carries them: also a 400 for a bad Host,
     # which the middleware below CommonMiddleware would never see.
     "django.middleware.security.SecurityMiddleware",
+    # Fresh shared pages are answered here, with one cache read, before the layers below run;
+    # their stored copies already carry the headers those layers add (shop/caching.py).
+    "shop.caching.SharedPageMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

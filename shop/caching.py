@@ -17,6 +17,10 @@ what `cache_page` lacks: one cache read per hit (`cache_page` makes two), keys t
 delete when a product changes, one render per expiry however many requests wait for it (a lock
 taken with `cache.add`, stale pages served meanwhile), an `Age` header so Varnish does not add a
 second TTL on top, and a gzip variant compressed once per render instead of once per request.
+
+`SharedPageMiddleware` is the fast path in front of the decorator: it answers a fresh hit right
+after SecurityMiddleware, so a hit costs one cache read and none of the session, CSRF, auth or
+messages layers, and it stores each render with the headers every middleware added to it.
 """
 
 import hashlib
@@ -30,7 +34,9 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils.cache import (
     add_never_cache_headers,
     get_conditional_response,
@@ -208,14 +214,27 @@ def _response_from(request, entry, now, outcome):
     response = HttpResponse(entry["body"], status=entry["status"])
     for name, value in entry["headers"].items():
         response[name] = value
+    # Served above CommonMiddleware, which would otherwise add it: lets Nginx and Varnish
+    # know the length up front instead of reading to the end of the stream.
+    response["Content-Length"] = str(len(entry["body"]))
     # The time this copy has already spent in a cache: Varnish and browsers subtract it from
     # s-maxage/max-age, so a page is never kept for more than one TTL in all.
     response["Age"] = str(max(0, int(now - entry["stored_at"])))
     response["X-Django-Cache"] = outcome
+    if not _is_conditional(request):
+        return response
     last_modified = parse_http_date_safe(entry["headers"].get("Last-Modified", ""))
     return get_conditional_response(
         request, etag=entry["headers"].get("ETag"), last_modified=last_modified, response=response
     )
+
+
+_CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
+
+
+def _is_conditional(request):
+    """Tell whether the request has a condition to check (most have none: no dates to parse)."""
+    return any(name in request.META for name in _CONDITIONS)
 
 
 def _touched_visitor_state(request, response):
@@ -263,6 +282,11 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
     `last_modified(request, *args, **kwargs)` returns the newest change of what the page shows,
     so a conditional GET is answered 304 without rendering. `group` names a set of pages that
     `drop_group` drops at once (used for search results, whose URLs cannot be listed).
+
+    On its own the decorator serves hits, renders misses and stores them. With
+    `SharedPageMiddleware` installed, fresh hits never reach it (the middleware answers them
+    before the rest of the middleware runs) and it leaves the storing of a render to the
+    middleware, which sees the response with every other middleware's headers on it.
     """
 
     def decorator(view_func):
@@ -270,8 +294,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
         def wrapper(request, *args, **kwargs):
             if request.method not in ("GET", "HEAD"):
                 return view_func(request, *args, **kwargs)
-            base = page_key_base(request.path, _normalised_query(request, query))
-            encoding = _accepted_encoding(request)
+            base, encoding = wrapper.shared_page.key(request)
             now = _now()
             entry = _read_entry(base, encoding, group)
             if _is_fresh(entry, now):
@@ -293,6 +316,7 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
                 if fresh is not None:
                     return _response_from(request, fresh, _now(), "HIT")
                 return render_from_replica(view_func, request, *args, **kwargs)
+            deferred = False
             try:
                 # Another request may have stored the page between our read and our lock.
                 entry = _read_entry(base, encoding, group)
@@ -300,14 +324,112 @@ def shared_page(view=None, *, query=(), last_modified=None, group=None):
                     return _response_from(request, entry, _now(), "HIT")
                 generation = _generation(group)
                 response = render_from_replica(view_func, request, *args, **kwargs)
+                if getattr(request, "shared_page_middleware", False):
+                    # The middleware stores the response once every middleware below it has
+                    # added its headers, and releases the lock then.
+                    request.shared_page_pending = PendingPage(base, encoding, generation, modified)
+                    deferred = True
+                    return response
                 return _store_and_answer(request, response, base, encoding, generation, modified)
             finally:
-                _release_lock(base)
+                if not deferred:
+                    _release_lock(base)
 
         wrapper.cache_class = SHARED
+        wrapper.shared_page = SharedPageKey(query, group)
         return wrapper
 
     return decorator(view) if view is not None else decorator
+
+
+class SharedPageKey:
+    """Where a shared view's pages live in the cache: the parameters and group of its key."""
+
+    def __init__(self, query, group):
+        self.query = tuple(query)
+        self.group = group
+
+    def key(self, request):
+        """Return the page's key prefix and the encoding the client takes."""
+        return page_key_base(request.path, _normalised_query(request, self.query)), _accepted_encoding(request)
+
+    def fresh_response(self, request):
+        """Answer from the cache if a fresh copy is there (one cache read), else None."""
+        base, encoding = self.key(request)
+        now = _now()
+        entry = _read_entry(base, encoding, self.group)
+        return _response_from(request, entry, now, "HIT") if _is_fresh(entry, now) else None
+
+
+class PendingPage:
+    """A render that holds the page's lock until it is stored (or found unfit to store)."""
+
+    def __init__(self, base, encoding, generation, modified):
+        self.base = base
+        self.encoding = encoding
+        self.generation = generation
+        self.modified = modified
+
+    def store_and_answer(self, request, response):
+        """Store the render (both encodings) and answer it in the client's encoding."""
+        try:
+            return _store_and_answer(request, response, self.base, self.encoding, self.generation, self.modified)
+        finally:
+            _release_lock(self.base)
+
+
+class SharedPageMiddleware:
+    """Answer fresh shared pages before the rest of the middleware runs; store them after it.
+
+    Django's own cache middleware serves a hit from the bottom of the middleware list, so every
+    hit still pays for the session, CSRF, auth and messages layers. A shared page needs none of
+    them (that is what makes it shared), so this middleware sits right after SecurityMiddleware
+    (whose redirect to HTTPS and headers must still apply to every answer) and answers a fresh
+    hit with one cache read: the stored copy already carries the headers the middleware below
+    added when it was rendered (CSP, X-Frame-Options), because the copy is stored here, on the
+    way out, and not in the view.
+
+    Hits skip CommonMiddleware, so the Host header is checked here against ALLOWED_HOSTS, as
+    CommonMiddleware does, and a request with a bad Host is left to it (its 400 then carries
+    every header). Misses, stale copies and every non-shared URL pass straight through: the
+    view's `shared_page` decorator takes the lock and renders, as it does without this.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        page = _shared_page_of(request)
+        if page is None or not _host_allowed(request):
+            # A Host not in ALLOWED_HOSTS goes on down: CommonMiddleware answers it 400, with
+            # the headers of the middleware in between (CSP, X-Frame-Options) on the answer.
+            return self.get_response(request)
+        response = page.fresh_response(request)
+        if response is not None:
+            return response
+        request.shared_page_middleware = True
+        response = self.get_response(request)
+        pending = request.__dict__.pop("shared_page_pending", None)
+        return pending.store_and_answer(request, response) if pending is not None else response
+
+
+def _host_allowed(request):
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
+def _shared_page_of(request):
+    """Return the SharedPageKey of the shared view this GET or HEAD goes to, else None."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    return getattr(match.func, "shared_page", None)
 
 
 def _is_fresh(entry, now):

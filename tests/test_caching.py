@@ -518,3 +518,97 @@ def test_pages_are_dropped_again_when_the_replica_is_behind(catalog, monkeypatch
     caching.invalidate_product(catalog)
     time.sleep(0.3)
     assert calls == ["/products/blue-mug/"] * drops
+
+
+# ------------------------------------------------------------------------------------------------
+# The fast path: a fresh hit stops at SharedPageMiddleware, carrying every header of its render
+# ------------------------------------------------------------------------------------------------
+
+
+class InnerLayer:
+    """Stands for the middleware below SharedPageMiddleware: counts what reaches it, tags answers."""
+
+    seen = []
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        type(self).seen.append(request.path)
+        response = self.get_response(request)
+        response["X-Inner-Layer"] = "ran"
+        if getattr(type(self), "fail_on_the_way_out", False):
+            raise RuntimeError("a layer below the cache failed")
+        return response
+
+
+@pytest.fixture
+def inner_layer(settings):
+    InnerLayer.seen = []
+    InnerLayer.fail_on_the_way_out = False
+    below = settings.MIDDLEWARE.index("shop.caching.SharedPageMiddleware") + 1
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:below], "tests.test_caching.InnerLayer", *settings.MIDDLEWARE[below:]]
+    return InnerLayer
+
+
+def _page_is_locked(url):
+    return cache.get(caching.page_key_base(url) + ":lock") is not None
+
+
+def test_fresh_hit_is_answered_before_the_middleware_below_runs(client, catalog, inner_layer, renders):
+    miss, hit = client.get("/products/blue-mug/"), client.get("/products/blue-mug/")
+    assert (miss["X-Django-Cache"], hit["X-Django-Cache"]) == ("MISS", "HIT")
+    assert inner_layer.seen == ["/products/blue-mug/"]  # only the render went down the stack
+    assert hit["X-Inner-Layer"] == "ran"  # stored with the headers added below, on the way out
+    assert len(renders) == 1
+    assert not _page_is_locked("/products/blue-mug/")  # the middleware released the render's lock
+
+
+@pytest.mark.parametrize("url", SHARED_URLS)
+def test_hit_carries_every_header_of_the_render(client, catalog, url):
+    """CSP, X-Frame-Options and the security headers on the copy, as on the page it copies."""
+    per_answer = {"Age", "X-Django-Cache"}
+    miss, hit = client.get(url), client.get(url)
+    assert hit["X-Django-Cache"] == "HIT"
+    assert {k: v for k, v in hit.items() if k not in per_answer} == {
+        k: v for k, v in miss.items() if k not in per_answer
+    }
+    for header in ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"):
+        assert hit[header], header
+    assert hit["Content-Length"] == str(len(hit.content))
+
+
+def test_hit_for_a_host_not_allowed_is_refused(client, catalog):
+    client.get("/products/blue-mug/")
+    assert client.get("/products/blue-mug/", HTTP_HOST="evil.example").status_code == 400
+
+
+def test_hit_over_plain_http_still_redirects_when_https_is_required(catalog, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    visitor = Client()
+    assert visitor.get("/products/blue-mug/", secure=True)["X-Django-Cache"] == "MISS"
+    assert visitor.get("/products/blue-mug/", secure=True)["X-Django-Cache"] == "HIT"
+    redirect = visitor.get("/products/blue-mug/")
+    assert redirect.status_code == 301
+    assert redirect["Location"] == "https://testserver/products/blue-mug/"
+
+
+def test_render_that_fails_below_the_middleware_is_not_stored_and_unlocks(client, catalog, inner_layer):
+    inner_layer.fail_on_the_way_out = True
+    client.raise_request_exception = False
+    assert client.get("/products/blue-mug/").status_code == 500
+    assert not _page_is_locked("/products/blue-mug/")
+    inner_layer.fail_on_the_way_out = False
+    assert client.get("/products/blue-mug/")["X-Django-Cache"] == "MISS"  # rendered again, not a 500 copy
+
+
+def test_decorator_alone_caches_without_the_middleware(client, catalog, settings, renders, django_assert_num_queries):
+    """The pattern copies piecemeal: `shared_page` on its own still serves hits, from the view."""
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "shop.caching.SharedPageMiddleware"]
+    client.get("/products/blue-mug/")
+    with django_assert_num_queries(1 if USES_DB_CACHE else 0):
+        hit = client.get("/products/blue-mug/")
+    assert hit["X-Django-Cache"] == "HIT"
+    assert hit["Content-Security-Policy"]  # added by CSPMiddleware on the way out, as on any answer
+    assert len(renders) == 1
+    assert not _page_is_locked("/products/blue-mug/")
