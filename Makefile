@@ -12,7 +12,7 @@ export SHOP_DEMO ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: what mysqlclient builds against, and the real servers the tests start.
 BUILD_DEBS := libmariadb-dev pkg-config
-TEST_DEBS := nginx varnish chromium chromium-driver wrk
+TEST_DEBS := nginx varnish chromium chromium-driver wrk memcached
 
 # Install the Debian packages named in $(1) that are missing (apt-get update first).
 define apt_install

@@ -419,7 +419,7 @@ def test_tracking_parameters_share_the_clean_page(client, catalog, renders):
 @pytest.mark.parametrize(
     "backend",
     [
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+        {"BACKEND": "shop.cache_backends.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
         {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "no_such_cache_table"},
     ],
     ids=["redis-down", "table-missing"],

@@ -1,4 +1,4 @@
-"""Servers the fault and race tests may kill: a MariaDB and a Redis of their own, and stacks on them.
+"""Servers the fault and race tests may kill: a MariaDB, a Redis and a memcached of their own, and stacks.
 
 The machine's MariaDB (:3306) and Redis (:6379) serve every test run, so "the database is down"
 and "Redis is down" are played on throwaway instances instead: a mariadbd with its own data
@@ -323,6 +323,41 @@ class ThrowawayRedis(_Server):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class ThrowawayMemcached(_Server):
+    """A memcached on its own port, 16 MB, TCP only."""
+
+    name = "memcached"
+
+    @property
+    def location(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        import getpass
+
+        memcached = shutil.which("memcached", path="/usr/bin:/usr/local/bin")
+        # -u: memcached refuses to run as root unless told which user to be.
+        user = getpass.getuser()
+        self._spawn([memcached, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16", "-u", user])
+        self._wait_ready(lambda: self.stats() is not None)
+
+    def stats(self):
+        """Return memcached's `stats` as a dict, or None if it does not answer."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"stats\r\n")
+                answer = b""
+                while not answer.endswith(b"END\r\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return None
+                    answer += chunk
+        except OSError:
+            return None
+        lines = answer.decode().splitlines()
+        return {parts[1]: parts[2] for parts in (line.split() for line in lines) if parts[0] == "STAT"}
 
 
 # ------------------------------------------------------------------------------------------------
