@@ -4,12 +4,14 @@
 #   make bench                                  full run, about 12 minutes on 2 cores
 #   make bench BENCH_QUICK=1                    a few seconds per row: checks the pipeline
 #   make bench BENCH_OUT=results/mine.json      where the JSON goes (.md and .png beside it)
+#   make bench BENCH_STEPS=matrix               some steps only (matrix, spike, rss, costs)
 #
 # A full run also copies its table and chart to docs/bench/ (committed: the README shows them).
 
 BENCH_DEBS := nginx varnish wrk memcached
 BENCH_OUT ?= results/bench-$(shell date +%Y-%m-%d).json
 BENCH_QUICK ?=
+BENCH_STEPS ?=
 
 .PHONY: bench bench-venv bench-scaleout
 
@@ -22,7 +24,7 @@ bench-venv: $(VENV)/.bench
 ## bench: seed, start the stack, measure every layer; JSON + Markdown + PNG in results/
 bench: bench-venv
 	$(call apt_install,$(BENCH_DEBS))
-	BENCH_QUICK=$(BENCH_QUICK) $(PY) bench/run.py --out $(BENCH_OUT)
+	BENCH_QUICK=$(BENCH_QUICK) BENCH_STEPS=$(BENCH_STEPS) $(PY) bench/run.py --out $(BENCH_OUT)
 
 ## bench-scaleout: the same store on 1, 2 and 3 app nodes behind one Varnish (docs/scale-out.md)
 bench-scaleout: bench-venv

@@ -2,12 +2,14 @@
 
     BenchStack   deploy/stack.py's Stack, with the bench settings module and optional edits
     AppServer    uWSGI or gunicorn alone, over HTTP on a loopback port (the A/B of app servers)
+    BuiltinVarnish  Varnish with only a backend in its VCL: the floor under a Varnish HIT
     Memcached    a private memcached on 127.0.0.1
 """
 
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +24,7 @@ sys.path.insert(0, str(ROOT / "deploy"))
 
 from stack import Stack, StackError  # noqa: E402
 
-__all__ = ["AppServer", "BenchStack", "Memcached", "StackError", "free_ports", "http_get"]
+__all__ = ["AppServer", "BenchStack", "BuiltinVarnish", "Memcached", "StackError", "free_ports", "http_get"]
 
 # Never send loopback requests through an http_proxy from the environment.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -31,6 +33,7 @@ _STORE_SETTINGS = "DJANGO_SETTINGS_MODULE=config.settings"
 _BENCH_SETTINGS = "DJANGO_SETTINGS_MODULE=bench.settings"
 # The recycling options of shop.ini that the "no recycling" RSS run removes.
 _RECYCLING_LINES = re.compile(r"^(max-requests|reload-on-rss)\s*=.*\n", re.MULTILINE)
+_MAX_REQUESTS_LINE = re.compile(r"^max-requests\s*=.*\n", re.MULTILINE)
 
 
 def free_ports(count):
@@ -74,13 +77,15 @@ class BenchStack(Stack):
 
     shop.ini sets `env = DJANGO_SETTINGS_MODULE=config.settings`, and uWSGI's `env` overrides
     the inherited environment (and an ini option wins over UWSGI_* variables), so the rendered
-    copy is edited instead: that one line, and with `recycle=False` the max-requests and
-    reload-on-rss lines. Every other line runs as shipped.
+    copy is edited instead: that one line; with `recycle=False` the max-requests and
+    reload-on-rss lines are removed, and with `max_requests=N` max-requests is set to N.
+    Every other line runs as shipped.
     """
 
-    def __init__(self, *args, recycle=True, **kwargs):
+    def __init__(self, *args, recycle=True, max_requests=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.recycle = recycle
+        self.max_requests = max_requests
 
     def render(self):
         super().render()
@@ -95,6 +100,10 @@ class BenchStack(Stack):
                 raise StackError(f"{ini}: the DJANGO_SETTINGS_MODULE line was not found; update bench/servers.py")
             if not self.recycle:
                 edited = _RECYCLING_LINES.sub("", edited)
+            elif self.max_requests:
+                edited, found = _MAX_REQUESTS_LINE.subn(f"max-requests = {self.max_requests}\n", edited)
+                if not found:
+                    raise StackError(f"{ini}: no max-requests line to change; update bench/servers.py")
             ini.write_text(edited)
 
     def environ(self):
@@ -165,6 +174,18 @@ class _Process:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
 
+    def _wait_listening(self, port, timeout):
+        """Wait until the process accepts connections on `port`; raise if it exits or is late."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StackError(f"{self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise StackError(f"{self.name} did not listen on {port} in time")
+
     def log_tail(self, lines=30):
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -185,20 +206,45 @@ class Memcached(_Process):
         if os.geteuid() == 0:
             command += ["-u", user]  # memcached refuses to run as root
         self._spawn(command)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise StackError(f"memcached exited ({self.proc.returncode}):\n{self.log_tail()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise StackError("memcached did not listen in time")
+        self._wait_listening(self.port, timeout)
 
     def version(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(b"version\r\n")
             return sock.recv(100).decode().split()[-1]
+
+
+class BuiltinVarnish(_Process):
+    """Varnish whose VCL names a backend and nothing else, in front of a stack's Nginx.
+
+    Varnish's builtin.vcl then decides everything (it caches the product page: no cookie, no
+    Set-Cookie, a public s-maxage), so a HIT here is the least a Varnish HIT costs on this
+    machine, whatever a VCL adds. Same storage and http_gzip_support as deploy/stack.py.
+    """
+
+    name = "varnish-builtin"
+
+    def __init__(self, run_dir, port, nginx_port):
+        super().__init__(Path(run_dir) / "varnish-builtin.log")
+        self.run_dir = Path(run_dir)
+        self.port = port
+        self.nginx_port = nginx_port
+
+    @property
+    def varnish_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        vcl = self.run_dir / "builtin-only.vcl"
+        vcl.parent.mkdir(parents=True, exist_ok=True)
+        vcl.write_text(
+            "vcl 4.1;\n# The backend, and nothing else: Varnish's builtin.vcl decides the rest.\n"
+            f'backend nginx {{ .host = "127.0.0.1"; .port = "{self.nginx_port}"; }}\n'
+        )
+        varnishd = shutil.which("varnishd", path="/usr/sbin:/usr/bin") or "varnishd"
+        self._spawn([varnishd, "-F", "-n", str(self.run_dir / "varnish-builtin"), "-a", f"127.0.0.1:{self.port}",
+                     "-f", str(vcl), "-s", "malloc,256m", "-p", "http_gzip_support=off"])
+        self._wait_listening(self.port, timeout)
 
 
 class AppServer(_Process):

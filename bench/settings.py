@@ -30,3 +30,8 @@ if os.environ.get("BENCH_RENDER_LOG"):
 # their own keeps their pages apart (django-environ drops `?key_prefix=` for redis:// URLs).
 if env.str("BENCH_CACHE_PREFIX", default=""):
     CACHES["default"]["KEY_PREFIX"] = env.str("BENCH_CACHE_PREFIX")  # noqa: F405
+
+# The framework's floor: with BENCH_NO_MIDDLEWARE=1 a stack runs no middleware at all, so its
+# /bench/bare/ row is the least any Django-served answer can cost on this machine.
+if env.bool("BENCH_NO_MIDDLEWARE", default=False):
+    MIDDLEWARE = []
