@@ -572,8 +572,11 @@ class Stack:
             "-P": str(self.run_dir / "varnish.pid"),
             "-s": "malloc,256m",
         }
+        # As deploy/systemd/varnish.service.d/shop.conf: keep the gzip and identity copies
+        # Nginx sends rather than gunzip one on every hit (shop.vcl, normalize_accept_encoding).
+        parameters = ["-p", "http_gzip_support=off"]
         # -F: in the foreground, a child of this process like the others.
-        self._spawn("varnish", [self._tool("varnishd"), "-F", *_flatten(options)])
+        self._spawn("varnish", [self._tool("varnishd"), "-F", *_flatten(options), *parameters])
 
     def _start_manage(self, *args):
         return subprocess.Popen(

@@ -23,6 +23,7 @@ sub vcl_recv {
     call refuse_unknown_methods;
     call canonicalize_url;
     call strip_tracking_params;
+    call normalize_accept_encoding;
     call handle_purge_and_ban;
     call pass_health_check;
     call pass_private_urls;
@@ -174,10 +175,25 @@ sub pick_grace {
     }
 }
 
-# Accept-Encoding needs no code: with http_gzip_support (on by default) Varnish
-# turns it into "gzip" or nothing after vcl_recv, asks Nginx for gzip, and
-# gunzips for the rare client without it. Vary: Accept-Encoding then keeps one
-# copy of a page, not one per browser's way of writing the header.
+# Decide the one Accept-Encoding a page is cached and asked for under: "gzip" or
+# none. Browsers write the header in many ways ("gzip, deflate, br", "br;q=1.0,
+# gzip;q=0.8"); Django and Nginx answer gzip or identity, nothing else, so under
+# Vary: Accept-Encoding every other way of asking would be a copy of its own.
+# "gzip;q=0" refuses gzip, as Django reads it too.
+#
+# Varnish runs with http_gzip_support off (deploy/systemd/varnish.service.d/,
+# deploy/stack.py): it keeps the two copies Nginx and Django send, gzip and
+# identity, and serves each as stored. With it on (the default) Varnish keeps one
+# gzipped copy and gunzips it on every hit for a client without gzip: a cost per
+# request that `make bench` measures (docs/bench/), paid to save one copy.
+sub normalize_accept_encoding {
+    if (req.http.Accept-Encoding ~ "(?i)\bgzip\b" &&
+        req.http.Accept-Encoding !~ "(?i)\bgzip\s*;\s*q=0(\.0*)?\s*(,|$)") {
+        set req.http.Accept-Encoding = "gzip";
+    } else {
+        unset req.http.Accept-Encoding;
+    }
+}
 
 # Decide what the client learns about the cache: X-Cache HIT when the object
 # came from the cache (graced hits too), MISS otherwise (misses, passes).

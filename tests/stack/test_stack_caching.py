@@ -71,6 +71,21 @@ def test_second_get_of_a_product_page_is_a_hit_with_age(stack, catalog):
     assert second.content == first.content
 
 
+def test_gzip_and_plain_clients_each_get_a_stored_copy_never_a_gunzipped_one(stack, catalog):
+    """Varnish keeps the two copies Django makes (http_gzip_support off) and serves each as is."""
+    [product] = catalog.fresh()
+    http = http_session()
+    gzipped = _get_until_hit(http, stack.url(product.path))  # requests asks for gzip, deflate
+    plain = http.get(stack.url(product.path), headers={"Accept-Encoding": "identity"})
+    plain_again = http.get(stack.url(product.path), headers={"Accept-Encoding": "br"})
+
+    assert gzipped.headers["Content-Encoding"] == "gzip"
+    assert (plain.headers["X-Cache"], plain_again.headers["X-Cache"]) == ("MISS", "HIT")
+    assert "Content-Encoding" not in plain_again.headers
+    assert plain_again.content == gzipped.content  # requests gunzipped the first for us
+    assert re.search(r"^http_gzip_support\s+Value is: off", stack.varnishadm("param.show", "http_gzip_support"), re.M)
+
+
 def test_unrelated_cookies_get_the_page_cached_for_a_clean_request(stack, catalog):
     [product] = catalog.fresh()
     http = http_session()
