@@ -238,11 +238,16 @@ def _is_conditional(request):
 
 
 def _touched_visitor_state(request, response):
-    """Tell whether rendering read the session, asked for a CSRF token or set a cookie."""
+    """Tell whether rendering read the session, asked for a CSRF token or a CSP nonce, or set a cookie.
+
+    A nonce (django-csp's `request.csp_nonce`) is as per-response as a token: a stored copy would
+    hand every visitor the same one, and a nonce known in advance protects nothing.
+    """
     session = getattr(request, "session", None)
     return bool(
         (session is not None and session.accessed)
         or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        or getattr(request, "_csp_nonce", None)
         or response.cookies
     )
 
@@ -444,7 +449,8 @@ def _store_and_answer(request, response, base, encoding, generation, modified):
     if _touched_visitor_state(request, response):
         # A shared page must not depend on the visitor. Storing it would hand one visitor's
         # session, token or cookie to everyone, so it is neither stored nor shareable.
-        logger.error("shared page %s touched the session, CSRF token or cookies; not cached", request.path)
+        logger.error("shared page %s touched the session, a CSRF token, a CSP nonce or cookies; not cached",
+                     request.path)
         add_never_cache_headers(response)
         return response
     _shared_headers(response, modified.timestamp() if modified else None)

@@ -162,6 +162,23 @@ def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, mon
     assert "touched the session" in caplog.text
 
 
+def test_shared_page_that_uses_a_csp_nonce_is_not_cached(client, catalog, monkeypatch, caplog):
+    """A nonce is per response: stored, every visitor would get the same one (known in advance)."""
+    real_render = shop.views.render
+
+    def render_with_nonce(request, *args, **kwargs):
+        str(request.csp_nonce)  # what {{ request.csp_nonce }} in a template does
+        return real_render(request, *args, **kwargs)
+
+    monkeypatch.setattr(shop.views, "render", render_with_nonce)
+    with caplog.at_level(logging.ERROR, logger="shop.caching"):
+        first = client.get("/products/blue-mug/")
+        second = client.get("/products/blue-mug/")
+    assert "private" in first["Cache-Control"]
+    assert "X-Django-Cache" not in second
+    assert "CSP nonce" in caplog.text
+
+
 # ------------------------------------------------------------------------------------------------
 # Same HTML, own cart; hits cost no catalog query
 # ------------------------------------------------------------------------------------------------
