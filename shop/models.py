@@ -51,11 +51,15 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Booleans last: Django writes `is_active=True` as a bare `WHERE "is_active"` on SQLite
+        # (MySQL gets `= true`), which no index can seek on. With the flags after the sort key,
+        # both databases walk the index in name order, read the flags from it and stop after one
+        # page: the time of a page does not grow with the catalog (`make bench`, "costs").
         indexes = [
-            # Category listing: active products of one category, by name.
-            models.Index(fields=["category", "is_active", "name"], name="product_listing_idx"),
-            # Home page: featured active products.
-            models.Index(fields=["is_featured", "is_active", "name"], name="product_featured_idx"),
+            # Category listing, and its count: active products of one category, by name.
+            models.Index(fields=["category", "name", "is_active"], name="product_listing_idx"),
+            # Home page: featured active products by name (a few percent of the catalog).
+            models.Index(fields=["name", "is_featured", "is_active"], name="product_featured_idx"),
         ]
 
     def __str__(self):

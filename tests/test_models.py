@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from shop.models import CartItem, Product
 from tests.factories import CartFactory, CartItemFactory, CategoryFactory, ProductFactory
@@ -52,3 +52,36 @@ def test_slugs_with_capital_letters_are_refused(slug):
 
     with pytest.raises(ValidationError, match="lower-case"):
         ProductFactory.build(slug=slug, category=CategoryFactory()).full_clean()
+
+
+# transaction=True: ANALYZE TABLE commits on MySQL, so the test cannot run inside a rolled-back transaction.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "listing, index",
+    [
+        (lambda category: category.products.active().order_by("name")[:24], "product_listing_idx"),
+        (lambda category: Product.objects.active().filter(is_featured=True)[:8], "product_featured_idx"),
+    ],
+    ids=["category-page", "home-featured"],
+)
+def test_listing_walks_its_index_in_name_order_and_sorts_nothing(listing, index):
+    """A page of a listing reads one page of an index, whatever the size of the catalog."""
+    category = CategoryFactory()
+    # Enough rows that MariaDB's optimiser prefers an index to scanning and sorting the table.
+    Product.objects.bulk_create(
+        Product(
+            category=category,
+            name=f"Product {n:05}",
+            slug=f"product-{n}",
+            price=Decimal("1.00"),
+            is_featured=n % 30 == 0,
+        )
+        for n in range(3000)
+    )
+    if connection.vendor == "mysql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE TABLE shop_product")  # the statistics a live table has
+    plan = listing(category).explain()
+    assert index in plan
+    assert "TEMP B-TREE" not in plan.upper()  # SQLite's sort
+    assert "filesort" not in plan.lower()  # MySQL's and MariaDB's
