@@ -14,8 +14,6 @@ database of its own on the MySQL server of DATABASE_URL.
 
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -37,6 +35,7 @@ from tests.stack.fixtures import (
     http_session,
     wait_until,
 )
+from tests.stack.throwaway import ThrowawayRedis
 
 NODES = 3
 
@@ -44,7 +43,7 @@ NODES = 3
 @dataclass
 class Cluster:
     stack: Stack
-    redis: "RedisServer"
+    redis: ThrowawayRedis
     second_varnish: "SecondVarnish | None" = None  # stopped with the cluster, when a test starts one
 
 
@@ -53,7 +52,7 @@ def start_cluster(name, varnish_port, nginx_port, redis_port, nodes=NODES, env=N
     run_dir = Path(tempfile.mkdtemp(prefix=f"shop-{name}-"))
     # varnishd compiles the VCL as its unprivileged user, who must reach the rendered files.
     run_dir.chmod(0o755)
-    redis = RedisServer(run_dir / "redis", redis_port)
+    redis = ThrowawayRedis(run_dir / "redis", port=redis_port)
     stack = None
     began = time.monotonic()
     try:
@@ -102,68 +101,8 @@ def stop_cluster(cluster, name, failed):
 
 
 # ------------------------------------------------------------------------------------------------
-# Servers of the tests' own
+# Servers of the tests' own (the Redis is tests/stack/throwaway.py's, on the cluster's port)
 # ------------------------------------------------------------------------------------------------
-
-
-class RedisServer:
-    """A throwaway redis-server on 127.0.0.1: no persistence, stopped (or killed) by PID."""
-
-    def __init__(self, folder, port):
-        self.folder = Path(folder)
-        self.port = int(port)
-        self._proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout=15):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        redis_server = shutil.which("redis-server", path=SBIN_PATH)
-        assert redis_server, "redis-server is not installed: apt-get install redis-server"
-        command = [
-            redis_server,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.folder),
-            "--logfile", str(self.folder / "redis.log"),
-        ]  # fmt: skip
-        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-        wait_until(self.ping, timeout, f"redis-server on 127.0.0.1:{self.port}", step=0.05)
-
-    def ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def command(self, *args):
-        """Send one command; return the first line of the answer (enough for FLUSHALL, DBSIZE)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(" ".join(args).encode() + b"\r\n")
-            return sock.recv(4096).split(b"\r\n")[0].decode()
-
-    def kill(self):
-        """End it at once, as a crash would (SIGKILL): connections are refused from now on."""
-        self._end(signal.SIGKILL)
-
-    def stop(self):
-        self._end(signal.SIGTERM)
-
-    def _end(self, signum):
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signum)
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
-        self._proc = None
 
 
 class SecondVarnish:

@@ -177,10 +177,10 @@ class _Server:
 
     name = "server"
 
-    def __init__(self, folder):
+    def __init__(self, folder, port=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = int(port) if port else free_port()
         self.process = None
 
     def _spawn(self, command):
@@ -323,6 +323,12 @@ class ThrowawayRedis(_Server):
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def command(self, *args):
+        """Send one command; return the first line of the answer (enough for FLUSHALL, DBSIZE)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(" ".join(args).encode() + b"\r\n")
+            return sock.recv(4096).split(b"\r\n")[0].decode()
 
 
 class ThrowawayMemcached(_Server):
