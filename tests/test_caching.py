@@ -145,38 +145,30 @@ def test_healthz_is_never_stored(client, db):
     assert "no-store" in client.get("/healthz")["Cache-Control"]
 
 
-def test_shared_page_that_touches_the_session_is_not_cached(client, catalog, monkeypatch, caplog):
-    """The guard: a template or view that reads the session makes the page private, loudly."""
+@pytest.mark.parametrize(
+    "touch",
+    [
+        lambda request: request.session.get("anything"),
+        # A nonce is per response: stored, every visitor would get the same one, known in advance.
+        lambda request: str(request.csp_nonce),  # what {{ request.csp_nonce }} in a template does
+    ],
+    ids=["session", "csp-nonce"],
+)
+def test_shared_page_that_touches_visitor_state_is_not_cached(client, catalog, monkeypatch, caplog, touch):
+    """The guard: a template or view that reads the session or a nonce makes the page private, loudly."""
     real_render = shop.views.render
 
-    def render_reading_session(request, *args, **kwargs):
-        request.session.get("anything")
+    def render_touching(request, *args, **kwargs):
+        touch(request)
         return real_render(request, *args, **kwargs)
 
-    monkeypatch.setattr(shop.views, "render", render_reading_session)
+    monkeypatch.setattr(shop.views, "render", render_touching)
     with caplog.at_level(logging.ERROR, logger="shop.caching"):
         first = client.get("/products/blue-mug/")
         second = client.get("/products/blue-mug/")
     assert "private" in first["Cache-Control"]
     assert "X-Django-Cache" not in second  # rendered again, never served from the cache
-    assert "touched the session" in caplog.text
-
-
-def test_shared_page_that_uses_a_csp_nonce_is_not_cached(client, catalog, monkeypatch, caplog):
-    """A nonce is per response: stored, every visitor would get the same one (known in advance)."""
-    real_render = shop.views.render
-
-    def render_with_nonce(request, *args, **kwargs):
-        str(request.csp_nonce)  # what {{ request.csp_nonce }} in a template does
-        return real_render(request, *args, **kwargs)
-
-    monkeypatch.setattr(shop.views, "render", render_with_nonce)
-    with caplog.at_level(logging.ERROR, logger="shop.caching"):
-        first = client.get("/products/blue-mug/")
-        second = client.get("/products/blue-mug/")
-    assert "private" in first["Cache-Control"]
-    assert "X-Django-Cache" not in second
-    assert "CSP nonce" in caplog.text
+    assert "touched the session, a CSRF token, a CSP nonce or cookies" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------------
