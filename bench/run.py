@@ -145,7 +145,10 @@ def prepare_database(env, products):
 
 
 def reset_mariadb(url):
-    """Drop and create the bench's own MariaDB database; raise if MariaDB is not there."""
+    """Drop and create a bench's own MariaDB database; return the server's version (raise if absent).
+
+    Used by `make bench` and `make bench-scaleout` (bench/scaleout.py).
+    """
     import MySQLdb
 
     parts = urllib.parse.urlparse(url)
@@ -153,8 +156,9 @@ def reset_mariadb(url):
     if not name.endswith("bench"):
         raise RuntimeError(f"refusing to drop {name!r}: the bench database's name must end in 'bench'")
     conn = MySQLdb.connect(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 3306, user=parts.username or "root",
-        passwd=urllib.parse.unquote(parts.password or ""), connect_timeout=5,
+        host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+        user=urllib.parse.unquote(parts.username or "root"), passwd=urllib.parse.unquote(parts.password or ""),
+        connect_timeout=5,
     )
     try:
         cursor = conn.cursor()

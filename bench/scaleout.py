@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402
+from bench.run import reset_mariadb  # noqa: E402
 from deploy.stack import SBIN_PATH, Stack  # noqa: E402
 
 NODE_COUNTS = (1, 2, 3)
@@ -84,31 +84,6 @@ def free_ports(count):
     finally:
         for sock in sockets:
             sock.close()
-
-
-def reset_database(url):
-    """Drop and create the bench's own MariaDB database; return the server's version."""
-    import MySQLdb
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.endswith("bench"):
-        raise SystemExit(f"refusing to drop {name!r}: the database's name must end in 'bench'")
-    connection = MySQLdb.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=urllib.parse.unquote(parts.username or "root"),
-        passwd=urllib.parse.unquote(parts.password or ""),
-        connect_timeout=5,
-    )
-    try:
-        cursor = connection.cursor()
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        cursor.execute("SELECT VERSION()")
-        return cursor.fetchone()[0]
-    finally:
-        connection.close()
 
 
 class Redis:
@@ -312,7 +287,7 @@ def main(argv=None):
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     RUN_DIR.mkdir(parents=True)
     load_before = round(os.getloadavg()[0], 1)
-    mariadb_version = reset_database(DATABASE_URL)
+    mariadb_version = reset_mariadb(DATABASE_URL)
     redis = Redis(RUN_DIR / "redis").start()
     stacks = {}
     try:
