@@ -27,7 +27,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from shop.models import Category, Product  # noqa: E402
-from shop.views import PRODUCTS_PER_PAGE  # noqa: E402
+from shop.models import PRODUCTS_PER_PAGE  # noqa: E402
 
 
 def _client():

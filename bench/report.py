@@ -119,7 +119,7 @@ def _spike(result):
     if not runs:
         return []
     lines = [
-        f"One product page, `PRODUCT_CACHE_SECONDS={runs[0]['ttl_s']}`, {runs[0]['connections']} connections for "
+        f"One product page, `SHARED_PAGE_SECONDS={runs[0]['ttl_s']}`, {runs[0]['connections']} connections for "
         f"{runs[0]['seconds']:.0f} s per run. Renders are counted by the app itself (a context processor of "
         "`bench.settings` logs each template render of the page). The page is cached (two GETs) just before "
         "each run, as a hot page is, so the renders counted are those its expiries cost.",

@@ -819,7 +819,7 @@ class Bench:
         for workers in (2, 8):
             log = self.run_dir / f"renders-{workers}w.log"
             stacks[workers] = (self.stack(f"spike{workers}", sqlite, processes=workers,
-                                          PRODUCT_CACHE_SECONDS=self.plan["spike_ttl"], BENCH_RENDER_LOG=log), log)
+                                          SHARED_PAGE_SECONDS=self.plan["spike_ttl"], BENCH_RENDER_LOG=log), log)
         # The big catalog is seeded meanwhile: the spikes count renders, which the lock bounds
         # whatever the CPU left to each render; no figure of this step is a speed.
         seed = self.start_big_seed()
@@ -915,7 +915,7 @@ class Bench:
             except Exception as error:  # noqa: BLE001
                 self.fail(f"costs {key}", error)
         for label, max_entries in (("Django's default", 300), ("config/settings.py", None)):
-            extra = {"CACHE_URL": "dbcache://bench_cull_cache", "PRODUCT_CACHE_SECONDS": 3600}
+            extra = {"CACHE_URL": "dbcache://bench_cull_cache", "SHARED_PAGE_SECONDS": 3600}
             if max_entries:
                 extra["CACHE_MAX_ENTRIES"] = max_entries
             progress(f"costs: database cache with MAX_ENTRIES from {label}, {self.plan['cull_urls']} pages twice")

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "pagecache",
     "shop",
 ]
 
@@ -66,8 +67,8 @@ MIDDLEWARE = [
     # which the middleware below CommonMiddleware would never see.
     "django.middleware.security.SecurityMiddleware",
     # Fresh shared pages are answered here, with one cache read, before the layers below run;
-    # their stored copies already carry the headers those layers add (shop/caching.py).
-    "shop.caching.SharedPageMiddleware",
+    # their stored copies already carry the headers those layers add (pagecache/middleware.py).
+    "pagecache.middleware.SharedPageMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,13 +167,13 @@ for option in ("key_prefix", "version"):
         CACHES["default"][option.upper()] = CACHES["default"].pop(option)
 CACHES["default"].setdefault("KEY_PREFIX", "shop")
 # Django's backends with less work per request: a leaner read of the same table, one redis-py
-# client reused, memcached connections kept between requests (shop/cache_backends.py).
+# client reused, memcached connections kept between requests (pagecache/backends.py).
 CACHES["default"]["BACKEND"] = {
-    "django.core.cache.backends.db.DatabaseCache": "shop.cache_backends.DatabaseCache",
-    "django.core.cache.backends.redis.RedisCache": "shop.cache_backends.RedisCache",
-    "django.core.cache.backends.memcached.PyMemcacheCache": "shop.cache_backends.PyMemcacheCache",
+    "django.core.cache.backends.db.DatabaseCache": "pagecache.backends.DatabaseCache",
+    "django.core.cache.backends.redis.RedisCache": "pagecache.backends.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache": "pagecache.backends.PyMemcacheCache",
 }.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
-if CACHES["default"]["BACKEND"] == "shop.cache_backends.DatabaseCache":
+if CACHES["default"]["BACKEND"] == "pagecache.backends.DatabaseCache":
     CACHES["default"]["OPTIONS"] = {
         # The default of 300 entries thrashes on a real catalog: each cached URL takes two
         # entries (identity and gzip). 200,000 rows of ~10 KB is about 2 GB of table.
@@ -181,20 +182,18 @@ if CACHES["default"]["BACKEND"] == "shop.cache_backends.DatabaseCache":
         "CULL_FREQUENCY": 10,
     }
 
-# How long (seconds) Django and Varnish may serve a shared page. Changes are purged at once, so
-# this only bounds what is not purged; 60 s turns any traffic into one render a minute per page.
-PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=60)
-# How long (seconds) a browser may keep a shared page without asking again: short, because a
-# browser cannot be purged.
+# The page cache (pagecache/conf.py has every setting, its default and its meaning). The TTL of
+# every shared page, in Django and Varnish: changes are purged at once, so this only bounds what
+# a purge does not reach; 60 s turns any traffic into one render a minute per page.
+SHARED_PAGE_SECONDS = env.int("SHARED_PAGE_SECONDS", default=60)
 BROWSER_CACHE_SECONDS = env.int("BROWSER_CACHE_SECONDS", default=10)
-# How long (seconds) an expired page may still be served while one request renders it anew.
 STALE_CACHE_SECONDS = env.int("STALE_CACHE_SECONDS", default=30)
-# 404 pages: cached briefly by Varnish so a flood of bad URLs does not reach Django.
 NOT_FOUND_CACHE_SECONDS = env.int("NOT_FOUND_CACHE_SECONDS", default=10)
-
 # Where Django sends BANs when the catalog changes: one or more Varnish URLs, comma-separated.
-VARNISH_URLS = env.list("VARNISH_URL", default=[])
+VARNISH_URL = env.list("VARNISH_URL", default=[])
 VARNISH_PURGE_TIMEOUT = env.float("VARNISH_PURGE_TIMEOUT", default=2.0)
+# Shared pages read the catalog from the replica while it is healthy (shop/replicas.py).
+PAGECACHE_RENDER = "shop.replicas.render_from_replica"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,7 +207,7 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14  # 2 weeks; `clearcarts` removes carts ol
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)
 # The JavaScript reads the token from the cookie (X-CSRFToken), so it must not be HttpOnly.
 CSRF_COOKIE_HTTPONLY = False
-CSRF_FAILURE_VIEW = "shop.api.csrf_failure"
+CSRF_FAILURE_VIEW = "pagecache.csrf.csrf_failure"  # JSON under /api/, the 403 page elsewhere
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,5 +285,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "shop": {"handlers": ["console"], "level": env.str("SHOP_LOG_LEVEL", default="INFO"), "propagate": False},
+        "pagecache": {"handlers": ["console"], "level": env.str("SHOP_LOG_LEVEL", default="INFO"), "propagate": False},
     },
 }

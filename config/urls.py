@@ -1,4 +1,4 @@
-"""The store's URLs (DESIGN.md). Each view declares its cache class in shop/caching.py."""
+"""The store's URLs (DESIGN.md). Each view declares its cache class with a pagecache decorator."""
 
 from django.contrib import admin
 from django.urls import path

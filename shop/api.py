@@ -1,4 +1,4 @@
-"""The cart's JSON API (DESIGN.md): small, never cached, called with fetch() from every page.
+"""The cart's JSON API (docs/design.md): small, never cached, called with fetch() from every page.
 
 Every answer is the cart as JSON, or `{"error": "..."}` with the status that says what went wrong.
 A refused request changes nothing: each change runs in one transaction (see shop/cart.py).
@@ -9,11 +9,10 @@ from functools import wraps
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse, QueryDict
-from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from pagecache.decorators import private_page
 from shop import cart as carts
-from shop.caching import mark_private, private_page
 
 # The largest request body the API reads (bytes); a cart change is a few dozen bytes.
 MAX_BODY_BYTES = 4096
@@ -123,12 +122,3 @@ def cart_item(request, slug):
             raise carts.ProductNotFound(f'"{slug}" is not in your cart.')
         carts.remove_product(cart, slug)
     return cart_response(cart)
-
-
-def csrf_failure(request, reason=""):
-    """CSRF_FAILURE_VIEW: JSON for the API, the store's 403 page elsewhere; never cached."""
-    if request.path.startswith("/api/"):
-        response = error("CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.", 403)
-    else:
-        response = render(request, "403_csrf.html", {"reason": reason}, status=403)
-    return mark_private(response)

@@ -6,7 +6,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from shop.caching import mark_private
+from pagecache.decorators import mark_private
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,9 @@ from django.urls import reverse
 
 # Varnish lower-cases catalog paths (one cached object per page, deploy/varnish/shop.vcl), so a
 # slug with a capital letter could never be reached.
+# Products on one page of a category listing (and of search results).
+PRODUCTS_PER_PAGE = 24
+
 lower_case_slug = RegexValidator(r"^[-a-z0-9_]+\Z", "Use lower-case letters, digits, hyphens or underscores.")
 
 
@@ -27,6 +30,13 @@ class Category(models.Model):
 
     def get_absolute_url(self):
         return reverse("category_detail", args=[self.slug])
+
+    def page_urls(self):
+        """Every page of the listing, with and without `?page=`, and one spare for a product just gone."""
+        url = self.get_absolute_url()
+        count = Product.objects.active().filter(category_id=self.pk).count() if self.pk else 0  # None once deleted
+        pages = count // PRODUCTS_PER_PAGE + 2
+        return [url] + [f"{url}?page={n}" for n in range(1, pages + 1)]
 
 
 class ProductQuerySet(models.QuerySet):

@@ -2,14 +2,14 @@
 
 Signals are the one place where model saves meet the cache (admin, shell, code alike). The work
 runs in `transaction.on_commit`: dropping a page before the commit would let a concurrent request
-cache the old data again.
+cache the old data again. Which pages show what is decided in shop/invalidation.py.
 """
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from shop import caching
+from shop import invalidation
 from shop.models import Category, Product
 
 
@@ -33,7 +33,15 @@ def drop_product_pages(sender, instance, raw=False, **kwargs):
         old_slug, old_category_id = instance._old_place
         if old_category_id != instance.category_id:
             old_category = Category.objects.filter(pk=old_category_id).first()
-    transaction.on_commit(lambda: caching.invalidate_product(instance, old_slug, old_category))
+    transaction.on_commit(lambda: invalidation.invalidate_product(instance, old_slug, old_category))
+
+
+@receiver(pre_save, sender=Category)
+def remember_old_category_slug(sender, instance, raw=False, **kwargs):
+    """Keep the slug a category had, so the listing under its old URL is dropped too."""
+    instance._old_slug = None
+    if instance.pk and not raw:
+        instance._old_slug = Category.objects.filter(pk=instance.pk).values_list("slug", flat=True).first()
 
 
 @receiver(post_save, sender=Category)
@@ -42,4 +50,5 @@ def drop_category_pages(sender, instance, raw=False, **kwargs):
     if raw:
         return
     slugs = list(Product.objects.filter(category_id=instance.pk).values_list("slug", flat=True))
-    transaction.on_commit(lambda: caching.invalidate_category(instance, slugs))
+    old_slug = getattr(instance, "_old_slug", None)
+    transaction.on_commit(lambda: invalidation.invalidate_category(instance, slugs, old_slug))

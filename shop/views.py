@@ -1,6 +1,6 @@
 """The store's pages. Thin: read the request, ask the catalog or the cart, render.
 
-Each view carries one decorator from shop/caching.py that says who may keep its answer.
+Each view carries one decorator from pagecache that says who may keep its answer.
 """
 
 from django.contrib import messages
@@ -11,11 +11,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from pagecache.decorators import health_check, mark_private, not_found_page, private_page, shared_page
 from shop import cart as carts
-from shop.caching import health_check, mark_private, private_page, shared_page
-from shop.models import Category, Product
+from shop.models import PRODUCTS_PER_PAGE, Category, Product
 
-PRODUCTS_PER_PAGE = 24
 FEATURED_ON_HOME = 8
 SEARCH_MAX_LENGTH = 100
 
@@ -29,7 +28,7 @@ def _page_of(request, queryset):
         raise Http404("No such page.") from None
 
 
-# Shared: the same for every visitor, so cached by Django and Varnish (shop/caching.py).
+# Shared: the same for every visitor, so cached by Django and Varnish (pagecache).
 @shared_page
 @require_http_methods(["GET", "HEAD"])
 def home(request):
@@ -140,12 +139,7 @@ def healthz(request):
 
 def page_not_found(request, exception=None):
     """404 in the store's look, cached briefly by Varnish so floods of bad URLs stay cheap."""
-    from django.conf import settings
-    from django.utils.cache import patch_cache_control
-
-    response = render(request, "404.html", status=404)
-    patch_cache_control(response, public=True, max_age=0, s_maxage=settings.NOT_FOUND_CACHE_SECONDS)
-    return response
+    return not_found_page(render(request, "404.html", status=404))
 
 
 def server_error(request):

@@ -47,7 +47,7 @@ def test_defaults_are_sqlite_and_the_database_cache_with_debug_off():
     assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert values["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
     cache = values["CACHES"]["default"]
-    assert cache["BACKEND"] == "shop.cache_backends.DatabaseCache"  # Django's, with a leaner read
+    assert cache["BACKEND"] == "pagecache.backends.DatabaseCache"  # Django's, with a leaner read
     assert cache["LOCATION"] == "shop_cache"
     assert cache["OPTIONS"]["MAX_ENTRIES"] >= 100_000
     assert values["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost"]
@@ -69,8 +69,8 @@ def test_cache_url_selects_redis_memcached_or_locmem():
     def backend(url):
         return _settings(["CACHES"], SHOP_DEMO="1", CACHE_URL=url)["CACHES"]["default"]["BACKEND"]
 
-    assert backend("redis://127.0.0.1:6379/1") == "shop.cache_backends.RedisCache"
-    assert backend("pymemcache://127.0.0.1:11211") == "shop.cache_backends.PyMemcacheCache"
+    assert backend("redis://127.0.0.1:6379/1") == "pagecache.backends.RedisCache"
+    assert backend("pymemcache://127.0.0.1:11211") == "pagecache.backends.PyMemcacheCache"
     assert backend("locmem://") == "django.core.cache.backends.locmem.LocMemCache"
 
 
@@ -82,13 +82,13 @@ def test_cache_key_prefix_in_the_url_is_honoured():
 
 def test_allowed_hosts_and_ttls_come_from_the_environment():
     values = _settings(
-        ["ALLOWED_HOSTS", "PRODUCT_CACHE_SECONDS", "VARNISH_URLS"],
-        SHOP_DEMO="1", ALLOWED_HOSTS="shop.example,www.shop.example", PRODUCT_CACHE_SECONDS="10",
+        ["ALLOWED_HOSTS", "SHARED_PAGE_SECONDS", "VARNISH_URL"],
+        SHOP_DEMO="1", ALLOWED_HOSTS="shop.example,www.shop.example", SHARED_PAGE_SECONDS="10",
         VARNISH_URL="http://127.0.0.1:6081,http://127.0.0.2:6081",
     )
     assert values["ALLOWED_HOSTS"] == ["shop.example", "www.shop.example"]
-    assert values["PRODUCT_CACHE_SECONDS"] == 10
-    assert values["VARNISH_URLS"] == ["http://127.0.0.1:6081", "http://127.0.0.2:6081"]
+    assert values["SHARED_PAGE_SECONDS"] == 10
+    assert values["VARNISH_URL"] == ["http://127.0.0.1:6081", "http://127.0.0.2:6081"]
 
 
 def _check_deploy(**env):

@@ -62,7 +62,7 @@ def short_ttl_stack(request, stack):
     entries under a key prefix of its own.
     """
     return _shared_stack(
-        request, "stack-grace", 16082, 18082, database_url=stack.env["DATABASE_URL"], PRODUCT_CACHE_SECONDS="3"
+        request, "stack-grace", 16082, 18082, database_url=stack.env["DATABASE_URL"], SHARED_PAGE_SECONDS="3"
     )
 
 

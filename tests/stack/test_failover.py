@@ -46,7 +46,7 @@ PROBE_SECONDS = 20  # the most a probe verdict may take on a busy machine (about
 @pytest.fixture(scope="module")
 def cluster(request):
     cluster = start_cluster(
-        "failover", VARNISH_PORT, NGINX_PORT, REDIS_PORT, env={"PRODUCT_CACHE_SECONDS": str(PAGE_TTL)}
+        "failover", VARNISH_PORT, NGINX_PORT, REDIS_PORT, env={"SHARED_PAGE_SECONDS": str(PAGE_TTL)}
     )
     request.addfinalizer(lambda: stop_cluster(cluster, "failover", request.session.testsfailed))
     return cluster

@@ -2,7 +2,7 @@
 
 The cache is only a copy: pages render without it, and carts live in the database with the
 sessions (SESSION_ENGINE is the database backend), so no cart is lost. Each failed cache call is
-logged and swallowed (shop/caching.py), never a 500.
+logged and swallowed (pagecache/store.py), never a 500.
 """
 
 import pytest

@@ -77,7 +77,7 @@ def _start_fault_stack(request):
         varnish_port=36081,
         nginx_port=38081,
         processes=4,
-        env=_env({"PRODUCT_CACHE_SECONDS": "3", "NOT_FOUND_CACHE_SECONDS": "2"}),
+        env=_env({"SHARED_PAGE_SECONDS": "3", "NOT_FOUND_CACHE_SECONDS": "2"}),
     )
     stack.mariadb, stack.redis = mariadb, redis
 

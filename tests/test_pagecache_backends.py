@@ -1,4 +1,4 @@
-"""shop/cache_backends.py: Django's database cache with a leaner read, on the same table and rows.
+"""pagecache/backends.py: Django's database cache with a leaner read, on the same table and rows.
 
 These run on the test database of the run (SQLite, or MariaDB in CI), whose cache table Django's
 test runner creates with `createcachetable`.
@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
-from shop.cache_backends import DatabaseCache, PyMemcacheCache, RedisCache
+from pagecache.backends import DatabaseCache, PyMemcacheCache, RedisCache
 from tests.stack.throwaway import ThrowawayMemcached, ThrowawayRedis
 
 PARAMS = {"KEY_PREFIX": "dbcache-test"}
@@ -133,7 +133,7 @@ def test_memcached_restart_costs_one_miss_then_reconnects(memcached):
     cache.set("page", "x", 60)
     memcached.stop()
     memcached.start()  # same port, empty
-    with pytest.raises(MemcacheUnexpectedCloseError):  # the old connection; shop/caching.py makes it a miss
+    with pytest.raises(MemcacheUnexpectedCloseError):  # the old connection; pagecache/store.py makes it a miss
         cache.get("page")
     cache.set("page", "y", 60)
     assert cache.get("page") == "y"

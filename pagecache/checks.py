@@ -1,0 +1,1 @@
+"""System checks for the misconfigurations that silently stop caching (`manage.py check`)."""
