@@ -34,16 +34,19 @@ class VisitorStateError(ImproperlyConfigured):
 def visitor_state_touched(request, response):
     """Return what rendering touched of the visitor: a list of "session", "csrf", "csp-nonce", "cookie"."""
     session = getattr(request, "session", None)
+    # Below SharedPageMiddleware, CsrfViewMiddleware has already turned a token request into its
+    # cookie by the time the page is stored: the cookie's name tells what was touched.
+    cookies = set(response.cookies)
     touched = []
-    if session is not None and session.accessed:
+    if (session is not None and session.accessed) or settings.SESSION_COOKIE_NAME in cookies:
         touched.append("session")
-    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or settings.CSRF_COOKIE_NAME in cookies:
         touched.append("csrf")
     # A nonce (django-csp's `request.csp_nonce`) is as per-response as a token: a stored copy
     # would hand every visitor the same one, and a nonce known in advance protects nothing.
     if getattr(request, "_csp_nonce", None):
         touched.append("csp-nonce")
-    if response.cookies:
+    if cookies - {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}:
         touched.append("cookie")
     return touched
 
@@ -64,7 +67,7 @@ def describe(request, response, touched):
     where = f"{view}, templates {templates!r}" if templates else view
     lines = [f"The shared page {request.path} touched visitor state, so it is not cached: {', '.join(touched)}."]
     lines.append(f"Rendered by {where}.")
-    if "cookie" in touched:
+    if response.cookies:
         lines.append(f"Cookies set: {', '.join(sorted(response.cookies))}.")
     lines += [f"  {kind}: look for {_HINTS[kind]}" for kind in touched]
     return "\n".join(lines)

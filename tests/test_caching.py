@@ -9,7 +9,6 @@ import json
 import logging
 import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -293,29 +292,6 @@ def test_admin_price_change_is_visible_on_the_next_request(admin_user):
     page = visitor.get("/products/blue-mug/")
     assert page["X-Django-Cache"] == "MISS"
     assert "€77.70" in page.content.decode()
-
-
-class _BanRecorder(BaseHTTPRequestHandler):
-    received = []
-
-    def do_BAN(self):  # noqa: N802 (the HTTP method's name)
-        self.received.append(self.headers["X-Ban-Path"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def fake_varnish():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BanRecorder)
-    _BanRecorder.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", _BanRecorder.received
-    server.shutdown()
-    server.server_close()
 
 
 def test_product_save_bans_its_pages_in_every_varnish(
@@ -625,3 +601,15 @@ def test_decorator_alone_caches_without_the_middleware(client, catalog, settings
     assert hit["Content-Security-Policy"]  # added by CSPMiddleware on the way out, as on any answer
     assert len(renders) == 1
     assert not _page_is_locked("/products/blue-mug/")
+
+
+def test_category_slug_rename_drops_the_listing_under_its_old_url(client, catalog, django_capture_on_commit_callbacks):
+    """The old URL no longer routes to the category: its stored listing must not outlive the rename."""
+    for url in ("/categories/kitchen/", "/categories/kitchen/?page=2"):
+        assert client.get(url)["X-Django-Cache"] == "MISS"
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.category.slug = "cookware"
+        catalog.category.save()
+    assert client.get("/categories/kitchen/").status_code == 404
+    assert client.get("/categories/kitchen/?page=2").status_code == 404
+    assert client.get("/categories/cookware/").status_code == 200
