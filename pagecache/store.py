@@ -58,8 +58,10 @@ def read_entry(base, encoding, group):
         return cache.get(key)
     gen_key = GENERATION_KEY.format(group)
     found = cache.get_many([key, gen_key])
-    entry = found.get(key)
-    if entry is not None and entry.get("generation") != found.get(gen_key):
+    entry, current = found.get(key), found.get(gen_key)
+    # No generation stored (evicted, culled, flushed) means no page of the group can be trusted:
+    # a missing generation must never match the pages of an older one.
+    if entry is None or current is None or entry.get("generation") != current:
         return None
     return entry
 
@@ -76,7 +78,12 @@ def delete_pages(bases):
 
 @_guarded(default=None)
 def generation(group):
-    return None if group is None else cache.get(GENERATION_KEY.format(group))
+    """Return the group's current generation, making one if there is none."""
+    if group is None:
+        return None
+    key = GENERATION_KEY.format(group)
+    cache.add(key, uuid.uuid4().hex, None)
+    return cache.get(key)
 
 
 @_guarded(default=None)

@@ -1,0 +1,41 @@
+"""pagecache/store.py: what survives the cache's own housekeeping."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tests.factories import CategoryFactory, ProductFactory
+
+
+@pytest.fixture
+def small_database_cache(settings):
+    """The database cache, full at 20 entries: each cull drops the first half of the keys, by key."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "pagecache.backends.DatabaseCache",
+            "LOCATION": "shop_cache",
+            "OPTIONS": {"MAX_ENTRIES": 20, "CULL_FREQUENCY": 2},
+        }
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_culled_group_generation_never_brings_back_pages_dropped_before(
+    small_database_cache,
+):
+    """Django culls the keys that sort first, and "page-generation:search" sorts before every page."""
+    product = ProductFactory(name="Linen Towel", price=Decimal("10.00"), category=CategoryFactory())
+    cache.clear()  # a cache that has seen no change yet (new, or just flushed): no generation stored
+    visitor = Client()
+    assert "€10.00" in visitor.get("/search/?q=towel").content.decode()
+    product.price = Decimal("20.00")
+    product.save()  # drops the search group (a transactional test: on_commit runs now)
+    # Keys that sort between the generation and the pages: the cull takes the generation, not them.
+    for n in range(25):
+        cache.set(f"page-h-filler-{n:02d}", n)
+    assert cache.get("page-generation:search") is None  # culled
+    page = visitor.get("/search/?q=towel")
+    assert "€20.00" in page.content.decode()
+    assert page["X-Django-Cache"] == "MISS"
