@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# DESIGN.md spells the in-process cache `locmem://`; django-environ calls it `locmemcache://`.
+# The design (docs/design.md) spells the in-process cache `locmem://`; django-environ calls it `locmemcache://`.
 environ.Env.CACHE_SCHEMES.setdefault("locmem", "django.core.cache.backends.locmem.LocMemCache")
 
 env = environ.Env()
@@ -194,6 +194,8 @@ VARNISH_URL = env.list("VARNISH_URL", default=[])
 VARNISH_PURGE_TIMEOUT = env.float("VARNISH_PURGE_TIMEOUT", default=2.0)
 # Shared pages read the catalog from the replica while it is healthy (shop/replicas.py).
 PAGECACHE_RENDER = "shop.replicas.render_from_replica"
+# Sample pages for `manage.py cache_audit` (shared patterns with a slug); seed_demo makes them by default.
+PAGECACHE_AUDIT_PATHS = ["/categories/kitchen/", "/products/simple-steel-jar-moss-1/", "/search/?q=mug"]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The store's URLs (DESIGN.md). Each view declares its cache class with a pagecache decorator."""
+"""The store's URLs (docs/design.md). Each view declares its cache class with a pagecache decorator."""
 
 from django.contrib import admin
 from django.urls import path

@@ -1,4 +1,4 @@
-"""The cache contract (DESIGN.md), proven through Django's test client and a live server.
+"""The cache contract (docs/design.md), proven through Django's test client and a live server.
 
 These tests run on whatever CACHE_URL says: `make test` runs them on the database cache and again
 on Redis.

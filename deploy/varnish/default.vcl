@@ -1,7 +1,7 @@
 #
 # Varnish in front of the store: Varnish :6081 -> Nginx :8081 -> uWSGI -> Django.
 #
-# What this file decides (the cache contract is in DESIGN.md):
+# What this file decides (the cache contract is in docs/design.md):
 #   shared URLs   everything not listed below: request cookies dropped, cached for
 #                 the TTL Django sends, served stale (grace) while Django is slow or down
 #   private URLs  /admin/, /cart/, /api/: passed, with Django's own cookies only

@@ -1,7 +1,7 @@
 #
 # The store's caching decisions, for one backend (default.vcl) or a director over
 # several app nodes (cluster.vcl). Included by them; not loaded on its own.
-# The cache contract it implements is in DESIGN.md; each decision has a
+# The cache contract it implements is in docs/design.md; each decision has a
 # varnishtest case in tests/.
 #
 

@@ -1,4 +1,4 @@
-"""The cache contract (DESIGN.md) through the real Varnish: shared pages are cached for everyone
+"""The cache contract (docs/design.md) through the real Varnish: shared pages are cached for everyone
 whatever their cookies and never set one; the cart is never cached and never shown to anyone else;
 an admin change reaches the very next visitor."""
 

@@ -1,4 +1,4 @@
-"""uWSGI reloading and failing (DESIGN.md, lesson 6, and grace in lesson 4), watched from outside.
+"""uWSGI reloading and failing (docs/design.md, points 6 and 4), watched from outside.
 
 Reloads must drop no request. When uWSGI is down, Varnish must go on serving the pages it has,
 past their TTL (grace), Nginx the static files, and both must recover by themselves once uWSGI

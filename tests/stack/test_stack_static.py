@@ -1,4 +1,4 @@
-"""Static files (DESIGN.md, lesson 5): collected with hashed names and served by Nginx, never Django.
+"""Static files (docs/design.md, point 5): collected with hashed names and served by Nginx, never Django.
 
 That Nginx serves them even with uWSGI stopped is part of the outage test in test_stack_faults.py.
 """
