@@ -1,5 +1,7 @@
 """Every page of the store, as a visitor sees it, and the cart without JavaScript."""
 
+import re
+
 import pytest
 
 from tests.factories import CategoryFactory, ProductFactory
@@ -53,6 +55,26 @@ def test_product_page_shows_name_price_and_add_form(client, product):
     assert "Blue Mug" in page
     assert "€12.50" in page
     assert 'class="add-to-cart"' in page
+
+
+def test_every_page_carries_the_cart_kit_config_and_its_deferred_script(client, product):
+    for url in ("/", "/products/blue-mug/", "/search/?q=mug", "/cart/"):
+        page = client.get(url).content.decode()
+        assert re.search(
+            r'<span class="badge" data-cart-count data-cart-url="/api/cart/" data-cart-items-url="/api/cart/items/"',
+            page,
+        ), url
+        assert re.search(r'<script src="/static/pagecache/cart\.[0-9a-f]{12}\.js" defer></script>', page), url
+
+
+def test_add_form_follows_the_kit_contract_and_works_without_javascript(client, product):
+    page = client.get("/products/blue-mug/").content.decode()
+    form = re.search(r'<form class="add-to-cart"[^>]*>.*?</form>', page, re.S).group(0)
+    assert 'action="/cart/" method="get" data-add-to-cart="blue-mug"' in form
+    assert '<input type="hidden" name="add" value="blue-mug">' in form
+    assert 'name="quantity" value="1" min="1" max="99"' in form
+    assert "data-add-status" in form
+    assert "csrfmiddlewaretoken" not in page
 
 
 def test_inactive_product_page_is_404(client):
