@@ -11,17 +11,10 @@ import sys
 from decimal import Decimal
 
 import django
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import transaction  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
-
-from catalog.models import Product  # noqa: E402
-
-setup_test_environment()  # the test client's host, and nothing else of the test runner
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+from django.test.utils import setup_test_environment
 
 
 def visitor(**cookies):
@@ -33,6 +26,8 @@ def visitor(**cookies):
 
 def shared_html():
     """Two visitors with different cookies: byte-identical HTML, the second from the cache."""
+    from catalog.models import Product
+
     Product.objects.update_or_create(slug="mug", defaults={"name": "Mug", "price": Decimal("12.50")})
     first = visitor(_ga="GA1.1.1", sessionid="x" * 32).get("/products/mug/")
     second = visitor(_ga="GA1.1.2", csrftoken="y" * 32).get("/products/mug/")
@@ -64,6 +59,8 @@ def own_carts():
 
 def price_change():
     """A price change is on the next request (the guide's invalidation template, on commit)."""
+    from catalog.models import Product
+
     visitor().get("/products/mug/")
     assert visitor().get("/products/mug/")["X-Django-Cache"] == "HIT"
     with transaction.atomic():
@@ -98,4 +95,6 @@ def guard_in_debug():
 
 
 if __name__ == "__main__":
+    django.setup()
+    setup_test_environment()  # the test client's host, and nothing else of the test runner
     globals()[sys.argv[1]]()

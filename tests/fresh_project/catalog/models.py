@@ -7,5 +7,8 @@ class Product(models.Model):
     slug = models.SlugField(unique=True)
     price = models.DecimalField(max_digits=8, decimal_places=2)
 
+    def __str__(self):
+        return self.name
+
     def get_absolute_url(self):
         return reverse("product", args=[self.slug])
