@@ -204,12 +204,15 @@ PAGECACHE_AUDIT_PATHS = ["/categories/kitchen/", "/products/simple-steel-jar-mos
 
 # Sessions (and so carts) live in the database, never only in a cache that may be flushed.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = 60 * 60 * 24 * 14  # 2 weeks; `clearcarts` removes carts older than this
+# 2 weeks; `clearcarts` removes carts older than this. From the environment so tests can use seconds.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 # Largest quantity of one product in one cart line.
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)
 # The JavaScript reads the token from the cookie (X-CSRFToken), so it must not be HttpOnly.
 CSRF_COOKIE_HTTPONLY = False
 CSRF_FAILURE_VIEW = "pagecache.csrf.csrf_failure"  # JSON under /api/, the 403 page elsewhere
+# How long (seconds) the cart badge may trust its hint cookie before one check (pagecache/hint.py).
+PAGECACHE_HINT_REFRESH_SECONDS = env.int("PAGECACHE_HINT_REFRESH_SECONDS", default=600)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ DEFAULTS = {
     "PAGECACHE_AUDIT_PATHS": [],
     # Path prefixes whose CSRF failures are answered as JSON by `pagecache.csrf.csrf_failure`.
     "PAGECACHE_JSON_PATHS": ["/api/"],
+    # The cookie through which private cart answers tell the kit's script the cart count, so shared
+    # pages show it without a request (pagecache/hint.py). Changed: give the badge snippet the same
+    # name (`hint_cookie=`).
+    "PAGECACHE_HINT_COOKIE": "cart_hint",
+    # Seconds after a cart answer when the script checks the hint with one GET of the cart API: the
+    # longest the badge lags behind a change this browser did not make (a product withdrawn, a cart
+    # removed on the server).
+    "PAGECACHE_HINT_REFRESH_SECONDS": 600,
 }
 
 

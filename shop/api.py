@@ -1,7 +1,10 @@
-"""The cart's JSON API (docs/design.md): small, never cached, called with fetch() from every page.
+"""The cart's JSON API (docs/design.md): small, never cached, called with fetch() by pagecache/cart.js.
 
 Every answer is the cart as JSON, or `{"error": "..."}` with the status that says what went wrong.
-A refused request changes nothing: each change runs in one transaction (see shop/cart.py).
+A refused request changes nothing: each change runs in one transaction (see shop/cart.py). Every
+cart answer also sets the hint cookie (pagecache/hint.py), from which shared pages show the count
+without calling here: the script calls only to add, to get the CSRF cookie before its first add,
+and to check a hint past its refresh time.
 """
 
 import json
@@ -12,6 +15,7 @@ from django.http import JsonResponse, QueryDict
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from pagecache.decorators import private_page
+from pagecache.hint import set_hint
 from shop import cart as carts
 
 # The largest request body the API reads (bytes); a cart change is a few dozen bytes.
@@ -77,8 +81,10 @@ def read_body(request):
     raise carts.CartError("Send the body as application/json or as a form.")
 
 
-def cart_response(cart):
-    return JsonResponse(carts.summary(cart))
+def cart_response(request, cart):
+    """Answer the cart as JSON, with the hint cookie that lets shared pages show its count."""
+    body = carts.summary(cart)
+    return set_hint(request, JsonResponse(body), body["count"])
 
 
 @private_page
@@ -86,7 +92,7 @@ def cart_response(cart):
 @allow_methods("GET", "HEAD")
 def cart_detail(request):
     """GET /api/cart/: the visitor's cart (empty, and no session made, for a new visitor)."""
-    return cart_response(carts.get_cart(request))
+    return cart_response(request, carts.get_cart(request))
 
 
 @private_page
@@ -98,7 +104,7 @@ def cart_items(request):
     carts.sellable_product(data.get("product"))  # refuse before a session or cart is made
     cart = carts.get_cart(request, create=True)
     carts.add_product(cart, data.get("product"), data.get("quantity", 1))
-    return cart_response(cart)
+    return cart_response(request, cart)
 
 
 @private_page
@@ -121,4 +127,4 @@ def cart_item(request, slug):
         if cart is None:
             raise carts.ProductNotFound(f'"{slug}" is not in your cart.')
         carts.remove_product(cart, slug)
-    return cart_response(cart)
+    return cart_response(request, cart)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from shop.models import Cart, CartItem, Product
@@ -135,6 +135,13 @@ def lines(cart):
     if cart is None:
         return []
     return list(cart.items.filter(product__is_active=True).select_related("product"))
+
+
+def count(cart):
+    """Return how many items the cart holds, counted as summary() counts them (products for sale)."""
+    if cart is None:
+        return 0
+    return cart.items.filter(product__is_active=True).aggregate(total=Sum("quantity"))["total"] or 0
 
 
 def summary(cart):

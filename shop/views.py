@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from pagecache.decorators import health_check, mark_private, not_found_page, private_page, shared_page
+from pagecache.hint import set_hint
 from shop import cart as carts
 from shop.models import PRODUCTS_PER_PAGE, Category, Product
 
@@ -71,7 +72,8 @@ def search(request):
     return render(request, "shop/search.html", {"query": query, "page": page})
 
 
-# Private: the visitor's own cart, with CSRF-protected forms; works without JavaScript.
+# Private: the visitor's own cart, with CSRF-protected forms; works without JavaScript. Each
+# answer sets the cart hint (pagecache/hint.py), so opening the cart corrects the badge.
 @private_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def cart_page(request):
@@ -91,32 +93,13 @@ def cart_page(request):
         "quantity": request.GET.get("quantity") or 1,
         "max_quantity": carts.max_quantity(),
     }
-    return render(request, "shop/cart.html", context)
+    return set_hint(request, render(request, "shop/cart.html", context), context["summary"]["count"])
 
 
 def _change_cart(request):
     """Apply one form action to the cart, then redirect (post/redirect/get)."""
-    action, slug = request.POST.get("action"), request.POST.get("product")
     try:
-        if action == "add":
-            carts.sellable_product(slug)
-            quantity = carts.form_quantity(request.POST.get("quantity") or "1")
-            carts.add_product(carts.get_cart(request, create=True), slug, quantity)
-            messages.success(request, "Added to your cart.")
-        elif action == "update":
-            cart = carts.get_cart(request)
-            if cart is None:
-                raise carts.ProductNotFound("Your cart is empty.")
-            carts.set_quantity(cart, slug, carts.form_quantity(request.POST.get("quantity")))
-            messages.success(request, "Cart updated.")
-        elif action == "remove":
-            cart = carts.get_cart(request)
-            if cart is None:
-                raise carts.ProductNotFound("Your cart is empty.")
-            carts.remove_product(cart, slug)
-            messages.success(request, "Removed from your cart.")
-        else:
-            raise carts.CartError("Unknown cart action.")
+        cart, message = _apply_cart_action(request)
     except carts.CartError as exc:
         cart = carts.get_cart(request)
         context = {
@@ -125,8 +108,31 @@ def _change_cart(request):
             "error": str(exc),
             "max_quantity": carts.max_quantity(),
         }
-        return render(request, "shop/cart.html", context, status=exc.status)
-    return redirect("cart_page")
+        response = render(request, "shop/cart.html", context, status=exc.status)
+        return set_hint(request, response, context["summary"]["count"])
+    messages.success(request, message)
+    return set_hint(request, redirect("cart_page"), carts.count(cart))
+
+
+def _apply_cart_action(request):
+    """Apply the posted action to the visitor's cart; return the cart and what to tell them."""
+    action, slug = request.POST.get("action"), request.POST.get("product")
+    if action == "add":
+        carts.sellable_product(slug)
+        quantity = carts.form_quantity(request.POST.get("quantity") or "1")
+        cart = carts.get_cart(request, create=True)
+        carts.add_product(cart, slug, quantity)
+        return cart, "Added to your cart."
+    if action not in ("update", "remove"):
+        raise carts.CartError("Unknown cart action.")
+    cart = carts.get_cart(request)
+    if cart is None:
+        raise carts.ProductNotFound("Your cart is empty.")
+    if action == "update":
+        carts.set_quantity(cart, slug, carts.form_quantity(request.POST.get("quantity")))
+        return cart, "Cart updated."
+    carts.remove_product(cart, slug)
+    return cart, "Removed from your cart."
 
 
 @health_check
