@@ -46,7 +46,8 @@ def project(tmp_path_factory):
     project = tmp_path_factory.mktemp("fresh") / "project"
     project.mkdir()
     _run([BIN / "django-admin", "startproject", "mysite", "."], project)
-    _run(["bash", "-euc", _guide_script()], project, env={"STORE": str(ROOT), "SETTINGS": "mysite/settings.py"})
+    guide = _run(["bash", "-euc", _guide_script()], project, env={"STORE": str(ROOT), "SETTINGS": "mysite/settings.py"})
+    assert "System check identified no issues" in guide.stdout, guide.stdout + guide.stderr
     shutil.copytree(APP / "catalog", project / "catalog")
     shutil.copy(APP / "check.py", project / "check.py")
     with open(project / "mysite" / "settings.py", "a") as settings:
