@@ -55,11 +55,13 @@ demo: venv
 	$(VENV)/bin/uwsgi --ini deploy/uwsgi/demo.ini
 
 # The whole suite on the database of DATABASE_URL (SQLite by default), then the cache tests
-# once more against Redis, the other backend CI proves.
+# once more against Redis, the other backend CI proves, then Django's own cache tests against
+# pagecache/backends.py (tests/django_cache_suite/run.py).
 test: venv-dev test-debs
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CACHE_URL=$${REDIS_CACHE_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -q tests/test_caching.py
+	$(PY) -m tests.django_cache_suite.run
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Django's own cache tests, run against pagecache.backends: see run.py."""
