@@ -16,6 +16,11 @@ DEFAULTS = {
     # How long (seconds) past its TTL a page is kept, to be served while one request renders
     # it anew (and to requests that wait for that render).
     "STALE_CACHE_SECONDS": 30,
+    # What shared caches in front may do with an expired page, in Cache-Control as RFC 5861
+    # says: serve it while they fetch a new one, and while the origin fails. The shipped VCL
+    # uses the same windows (grace), so any cache in front behaves like it.
+    "STALE_WHILE_REVALIDATE_SECONDS": 10,
+    "STALE_IF_ERROR_SECONDS": 6 * 60 * 60,  # 6 hours: ride out an outage
     # How long (seconds) the edge may keep a 404 (`not_found_page`): a flood of bad URLs stays
     # cheap, and a page created a moment later shows soon.
     "NOT_FOUND_CACHE_SECONDS": 10,

@@ -19,6 +19,7 @@ from django.core.exceptions import DisallowedHost
 from django.urls import Resolver404, resolve
 
 from pagecache.decorators import SERVED_BY_MIDDLEWARE
+from pagecache.timing import add_server_timing, measured
 
 
 class SharedPageMiddleware:
@@ -30,7 +31,9 @@ class SharedPageMiddleware:
         if match is None or not _host_allowed(request):
             # A Host not in ALLOWED_HOSTS goes on down: CommonMiddleware answers it 400, with
             # the headers of the middleware in between (CSP, X-Frame-Options) on the answer.
-            return self.get_response(request)
+            with measured() as measure:
+                response = self.get_response(request)
+            return add_server_timing(response, measure=measure)
         setattr(request, SERVED_BY_MIDDLEWARE, True)
         render = partial(self.get_response, request)  # the rest of the chain, down to the view
         return match.func.shared_page.serve(request, render)

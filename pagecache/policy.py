@@ -20,6 +20,7 @@ from pagecache import store
 from pagecache.conf import render_hook, setting
 from pagecache.guard import refuse, visitor_state_touched
 from pagecache.keys import accepted_encoding, canonical_query, page_key
+from pagecache.timing import add_server_timing, measured
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +53,23 @@ class SharedPage:
         at = store.now()
         entry = store.read_entry(base, encoding, self.group)
         if is_fresh(entry, at):
-            return store.response_from(request, entry, at, "HIT")
+            return _answer(request, entry, at, "HIT")
         if not store.take_lock(base):
             # Another request is rendering this page: serve the expired copy meanwhile, or
             # wait for the fresh one, instead of rendering it once more.
             if entry is not None:
-                return store.response_from(request, entry, at, "STALE")
+                return _answer(request, entry, at, "STALE")
             fresh = _wait_for_entry(base, encoding, self.group, newer_than=at - 1)
-            return store.response_from(request, fresh, store.now(), "HIT") if fresh else render()
+            return _answer(request, fresh, store.now(), "HIT") if fresh else _rendered(render, "UNCACHED")
         try:
             # Another request may have stored the page between our read and our lock.
             entry = store.read_entry(base, encoding, self.group)
             if is_fresh(entry, store.now()):
-                return store.response_from(request, entry, store.now(), "HIT")
+                return _answer(request, entry, store.now(), "HIT")
             generation = store.generation(self.group)
-            response = render()
-            return self._store(request, response, base, encoding, generation)
+            with measured() as measure:
+                response = render()
+            return self._store(request, response, base, encoding, generation, measure)
         finally:
             store.release_lock(base)
 
@@ -89,20 +91,20 @@ class SharedPage:
             response["Last-Modified"] = http_date(modified.timestamp())
         return response
 
-    def _store(self, request, response, base, encoding, generation):
+    def _store(self, request, response, base, encoding, generation, measure):
         """Store a fresh render (both encodings) and answer it in the client's encoding."""
         if response.status_code != 200 or response.streaming or declines_sharing(response):
-            return response
+            return add_server_timing(response, "UNCACHED", measure)
         touched = visitor_state_touched(request, response)
         if touched:
             refuse(request, response, touched)
             add_never_cache_headers(response)
-            return response
+            return add_server_timing(response, "UNCACHED", measure)
         mark_shared(response)
         stored_at = store.now()
         entries = store.entries_from(response, stored_at, generation)
         store.store_entries(base, entries, setting("SHARED_PAGE_SECONDS") + setting("STALE_CACHE_SECONDS"))
-        return store.response_from(request, entries[encoding], stored_at, "MISS")
+        return _answer(request, entries[encoding], stored_at, "MISS", measure)
 
 
 def is_fresh(entry, at):
@@ -111,9 +113,23 @@ def is_fresh(entry, at):
 
 
 def mark_shared(response, last_modified=None):
-    """Mark a response as shareable by browsers (briefly) and by shared caches (for the TTL)."""
+    """Mark a response as shareable: by browsers briefly, by shared caches for the TTL.
+
+    Cache-Control speaks to every cache, stale windows included, so a CDN or proxy in front
+    behaves like the shipped Varnish. Surrogate-Control is the edge's own copy of the lifetime
+    (the Edge Architecture header Varnish and most CDNs consume and remove): the shipped VCL
+    reads it, so the edge's lifetime can differ from other caches' without touching theirs.
+    """
     ttl = setting("SHARED_PAGE_SECONDS")
-    patch_cache_control(response, public=True, max_age=min(setting("BROWSER_CACHE_SECONDS"), ttl), s_maxage=ttl)
+    stale = {
+        "stale_while_revalidate": setting("STALE_WHILE_REVALIDATE_SECONDS"),
+        "stale_if_error": setting("STALE_IF_ERROR_SECONDS"),
+    }
+    browser = min(setting("BROWSER_CACHE_SECONDS"), ttl)
+    patch_cache_control(response, public=True, max_age=browser, s_maxage=ttl, **stale)
+    response["Surrogate-Control"] = ", ".join(
+        [f"max-age={ttl}"] + [f"{name.replace('_', '-')}={value}" for name, value in stale.items()]
+    )
     patch_vary_headers(response, ("Accept-Encoding",))
     if last_modified is not None:
         response["Last-Modified"] = http_date(last_modified)
@@ -129,6 +145,18 @@ def declines_sharing(response):
     directives = {part.split("=")[0].strip() for part in control.split(",")}
     vary = {part.strip() for part in response.get("Vary", "").split(",")}
     return bool(directives & {"private", "no-store", "no-cache"}) or "*" in vary
+
+
+def _answer(request, entry, at, outcome, measure=None):
+    """Answer a stored copy, saying how it was served (X-Django-Cache, Server-Timing)."""
+    return add_server_timing(store.response_from(request, entry, at, outcome), outcome, measure)
+
+
+def _rendered(render, outcome):
+    """Render without storing, measured."""
+    with measured() as measure:
+        response = render()
+    return add_server_timing(response, outcome, measure)
 
 
 def _wait_for_entry(base, encoding, group, newer_than):

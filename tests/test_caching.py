@@ -556,7 +556,7 @@ def test_fresh_hit_is_answered_before_the_middleware_below_runs(client, catalog,
 @pytest.mark.parametrize("url", SHARED_URLS)
 def test_hit_carries_every_header_of_the_render(client, catalog, url):
     """CSP, X-Frame-Options and the security headers on the copy, as on the page it copies."""
-    per_answer = {"Age", "X-Django-Cache"}
+    per_answer = {"Age", "X-Django-Cache", "Server-Timing"}
     miss, hit = client.get(url), client.get(url)
     assert hit["X-Django-Cache"] == "HIT"
     assert {k: v for k, v in hit.items() if k not in per_answer} == {
