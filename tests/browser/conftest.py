@@ -8,7 +8,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.stack.fixtures import catalog, stack  # noqa: F401  (the real stack, for browser tests through it)
+from tests.stack.fixtures import catalog, short_session_stack, stack  # noqa: F401  (the real stack)
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"
@@ -24,7 +24,8 @@ def _chromium_options(profile):
         "--disable-sync", "--window-size=1280,900", f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # "performance": every request the pages send, as Chromium's DevTools saw it (network.py).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return options
 
 

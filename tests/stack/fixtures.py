@@ -4,8 +4,9 @@ Imported by tests/stack/conftest.py and tests/browser/conftest.py. The main stac
 a run folder in /tmp, ports of its own (so a developer's `make stack` on 6081/8081 keeps
 running) and a fresh database: `shop_stack` on the MySQL server of DATABASE_URL, or SQLite in
 the run folder, with 60 demo products and an admin user. `short_ttl_stack` is a second set of
-servers on that database. Each stops by PID when its fixture's scope ends, whether the tests
-passed or not; after a failure the servers' logs are kept in test-artifacts/."""
+servers on that database; `short_session_stack` a third, on a database of its own. Each stops
+by PID when its fixture's scope ends, whether the tests passed or not; after a failure the
+servers' logs are kept in test-artifacts/."""
 
 import json
 import os
@@ -63,6 +64,16 @@ def short_ttl_stack(request, stack):
     """
     return _shared_stack(
         request, "stack-grace", 16082, 18082, database_url=stack.env["DATABASE_URL"], SHARED_PAGE_SECONDS="3"
+    )
+
+
+@pytest.fixture(scope="module")
+def short_session_stack(request):
+    """A stack with a database of its own, whose sessions (so carts and cart hints) live 15 s and
+    whose hints are checked 6 s after they are set: session expiry and `clearcarts` within a test.
+    Its own database, because `clearcarts` there removes every cart untouched for 15 s."""
+    return _shared_stack(
+        request, "stack-short-session", 16083, 18083, SESSION_COOKIE_AGE="15", PAGECACHE_HINT_REFRESH_SECONDS="6"
     )
 
 

@@ -1,27 +1,35 @@
-// The Ajax cart kit's script: the per-visitor part of shared pages, loaded with fetch() so the
-// HTML itself can be cached for everyone. Plain ES5-ish JavaScript, no build step.
+// The Ajax cart kit's script: the per-visitor part of shared pages, so the HTML itself can be
+// cached for everyone. Plain ES5-ish JavaScript, no build step.
 //
 // DOM contract (pagecache/templates/pagecache/ writes it; any markup that follows it works):
 //
-//   [data-cart-url]        The kit's configuration, on one element (cart_badge.html puts it on
-//                          the badge); the first such element counts.
-//     data-cart-url        The cart API. GET answers the visitor's cart as JSON, {"count": N, ...},
-//                          and hands out the csrftoken cookie.
-//     data-cart-items-url  The add API. POST {"product": id, "quantity": N} (JSON, with the
-//                          X-CSRFToken header) adds to the cart and answers the cart as above;
-//                          a refusal answers {"error": "message"} with a 4xx status.
-//   [data-cart-count]      Every cart badge: its text becomes the count, and it has the class
-//                          "empty" while the count is 0.
-//   form[data-add-to-cart] An add form; the attribute's value is the product's id as the API
-//                          takes it. Its `quantity` field is the quantity (1 without one). On
-//                          submit the script posts to the add API instead; the form's buttons
-//                          are disabled until the answer. Without JavaScript the form does what
-//                          its markup says (add_to_cart.html: a GET of the private cart page).
-//   [data-add-status]      Inside an add form: gets "Added to your cart." or the API's error
-//                          message, and the class "error" while it shows an error.
+//   [data-cart-url]         The kit's configuration, on one element (cart_badge.html puts it on
+//                           the badge); the first such element counts.
+//     data-cart-url         The cart API. GET answers the visitor's cart as JSON, {"count": N, ...},
+//                           and hands out the csrftoken cookie.
+//     data-cart-items-url   The add API. POST {"product": id, "quantity": N} (JSON, with the
+//                           X-CSRFToken header) adds to the cart and answers the cart as above;
+//                           a refusal answers {"error": "message"} with a 4xx status.
+//     data-cart-hint-cookie The hint cookie's name (default "cart_hint").
+//   [data-cart-count]       Every cart badge: its text becomes the count, and it has the class
+//                           "empty" while the count is 0.
+//   form[data-add-to-cart]  An add form; the attribute's value is the product's id as the API
+//                           takes it. Its `quantity` field is the quantity (1 without one). On
+//                           submit the script posts to the add API instead; the form's buttons
+//                           are disabled until the answer. Without JavaScript the form does what
+//                           its markup says (add_to_cart.html: a GET of the private cart page).
+//   [data-add-status]       Inside an add form: gets "Added to your cart." or the API's error
+//                           message, and the class "error" while it shows an error.
+//
+// The badge costs no request: every cart answer of the server sets the hint cookie
+// "<count>.<refresh_after_unix_seconds>" (pagecache/hint.py) and the script shows its count. No
+// hint: 0. A hint past its refresh time: its count at once, then one GET of the cart API, whose
+// answer corrects the badge and the hint. Other tabs follow at once (BroadcastChannel) and
+// re-read the hint when shown again from the back/forward cache.
 //
 // CSRF: shared pages carry no token; the script sends the csrftoken cookie's value in the
-// X-CSRFToken header (so CSRF_COOKIE_HTTPONLY must stay False, Django's default).
+// X-CSRFToken header (so CSRF_COOKIE_HTTPONLY must stay False, Django's default). A visitor
+// without that cookie gets it with one GET of the cart API at the first add: two requests.
 (function () {
   "use strict";
 
@@ -33,12 +41,40 @@
     return {
       cartUrl: holder.getAttribute("data-cart-url"),
       itemsUrl: holder.getAttribute("data-cart-items-url"),
+      hintCookie: holder.getAttribute("data-cart-hint-cookie") || "cart_hint",
     };
   }
 
+  function readCookie(name) {
+    var pairs = document.cookie ? document.cookie.split(/;\s*/) : [];
+    for (var i = 0; i < pairs.length; i++) {
+      var at = pairs[i].indexOf("=");
+      if (pairs[i].slice(0, at) === name) {
+        try {
+          return decodeURIComponent(pairs[i].slice(at + 1));
+        } catch (error) {
+          return pairs[i].slice(at + 1);
+        }
+      }
+    }
+    return null;
+  }
+
   function csrfToken() {
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    return readCookie("csrftoken") || "";
+  }
+
+  // The hint as {count, refreshAt (ms)}; null without one. One that cannot be read is due a check.
+  function readHint(config) {
+    var value = readCookie(config.hintCookie);
+    if (value === null) {
+      return null;
+    }
+    var match = /^(\d+)\.(\d+)$/.exec(value);
+    if (!match) {
+      return { count: 0, refreshAt: 0 };
+    }
+    return { count: parseInt(match[1], 10), refreshAt: parseInt(match[2], 10) * 1000 };
   }
 
   function showCount(count) {
@@ -81,20 +117,45 @@
     });
   }
 
-  function loadCart(config) {
-    return api(config.cartUrl).then(function (cart) {
-      showCount(cart.count);
-      return cart;
-    });
+  // Tabs of this site tell each other that the cart changed; each then re-reads the hint.
+  var channel = null;
+
+  function cartChanged(cart) {
+    showCount(cart.count);
+    if (channel) {
+      channel.postMessage("changed");
+    }
+    return cart;
   }
 
-  function addToCart(config, form, ready) {
+  // Ask the server: its answer corrects the hint cookie and hands out the CSRF cookie.
+  function loadCart(config) {
+    return api(config.cartUrl).then(cartChanged);
+  }
+
+  // Show the hint's count; past its refresh time, ask the server once to correct it.
+  function showHint(config) {
+    var hint = readHint(config);
+    showCount(hint ? hint.count : 0);
+    if (hint && hint.refreshAt <= Date.now()) {
+      loadCart(config).catch(function () {
+        // Keep the hint's count; the next page view asks again.
+      });
+    }
+  }
+
+  // The CSRF cookie, fetched only before a visitor's first add: browsing costs no request.
+  function csrfReady(config) {
+    return csrfToken() ? Promise.resolve() : loadCart(config);
+  }
+
+  function addToCart(config, form) {
     var status = form.querySelector("[data-add-status]");
     var field = form.elements.quantity;
     var quantity = field ? parseInt(field.value, 10) : 1;
     setBusy(form, true);
     say(status, "", false);
-    ready
+    csrfReady(config)
       .then(function () {
         return api(config.itemsUrl, {
           method: "POST",
@@ -103,7 +164,7 @@
         });
       })
       .then(function (cart) {
-        showCount(cart.count);
+        cartChanged(cart);
         say(status, "Added to your cart.", false);
       })
       .catch(function (error) {
@@ -119,14 +180,23 @@
     if (!config) {
       return; // no cart kit on this page
     }
-    // The first GET hands out the CSRF cookie; adds wait for it. A failure leaves the badge
-    // empty: the store still works, and the cart page shows the cart.
-    var ready = loadCart(config).catch(function () {});
+    if (window.BroadcastChannel) {
+      channel = new BroadcastChannel("pagecache-cart");
+      channel.onmessage = function () {
+        showCount((readHint(config) || { count: 0 }).count);
+      };
+    }
+    showHint(config);
     document.querySelectorAll("form[data-add-to-cart]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         event.preventDefault();
-        addToCart(config, form, ready);
+        addToCart(config, form);
       });
+    });
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted) {
+        showHint(config); // back from the back/forward cache: the hint may have changed
+      }
     });
   }
 
