@@ -2,12 +2,15 @@
 or deletes it, with the session's lifetime; shared pages never set it and ignore it."""
 
 import json
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from pagecache.hint import clear_hint, hint_value, set_hint
 from tests.factories import ProductFactory
@@ -69,6 +72,15 @@ def test_cookie_is_readable_by_scripts_lax_and_lives_as_long_as_the_session(shop
     assert hint["max-age"] == session["max-age"] == 60 * 60 * 24 * 14
     gap = parsedate_to_datetime(hint["expires"]) - parsedate_to_datetime(session["expires"])
     assert abs(gap.total_seconds()) <= 1
+
+
+def test_every_cart_answer_saves_the_session_so_both_end_together(shopper, client):
+    key = client.cookies["sessionid"].value
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(seconds=30))
+    response = shopper.get()
+    expires = Session.objects.get(session_key=key).expire_date
+    assert expires > timezone.now() + timedelta(seconds=response.cookies[HINT]["max-age"] - 60)
+    assert response.cookies["sessionid"].value == key
 
 
 def test_cookie_is_secure_when_the_session_cookie_is(shopper, settings):

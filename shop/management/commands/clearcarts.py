@@ -1,4 +1,9 @@
-"""Remove carts whose sessions have expired (run daily from cron or a systemd timer)."""
+"""Remove carts whose sessions have expired (run daily from cron or a systemd timer).
+
+Browsers need no word of it: the cart hint cookie ends with the session (pagecache/hint.py), so
+the badge of an expired session's cart already shows 0. A cart removed while its session lives
+(untouched for a whole session age) shows in the badge until the hint's refresh time at most.
+"""
 
 from datetime import timedelta
 
