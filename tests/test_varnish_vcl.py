@@ -93,3 +93,14 @@ def test_vtc(case, vtc_reports):
     reports, whole_output = vtc_reports
     verdict, lines = reports.get(str(case), ("missing from the report", whole_output))
     assert verdict == "passed", _explain(lines)
+
+
+def test_the_vcl_grace_windows_are_the_stale_windows_django_announces():
+    """Caches in front read the windows from Cache-Control; the shipped Varnish must use the same."""
+    from pagecache.conf import DEFAULTS
+
+    vcl = (VARNISH_DIR / "shop.vcl").read_text()
+    healthy = re.search(r"std\.healthy\(req\.backend_hint\)\)\s*\{\s*set req\.grace = (\d+)s;", vcl)
+    fallback = re.search(r"set beresp\.grace = (\d+)h;", vcl)
+    assert int(healthy.group(1)) == DEFAULTS["STALE_WHILE_REVALIDATE_SECONDS"]
+    assert int(fallback.group(1)) * 3600 == DEFAULTS["STALE_IF_ERROR_SECONDS"]

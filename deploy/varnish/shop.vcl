@@ -40,6 +40,7 @@ sub sanitize_edge_headers {
     unset req.http.X-Rewrite-URL;
     unset req.http.X-HTTP-Method-Override;
     unset req.http.Forwarded;
+    unset req.http.x-edge-outcome;
 }
 
 # Decide the scheme Django is told the visitor used (it trusts X-Forwarded-Proto
@@ -206,10 +207,52 @@ sub vcl_deliver {
         set resp.http.X-Cache = "MISS";
     }
     unset resp.http.x-url;
+    call add_server_timing;
     if (resp.http.x-synthetic) {
         call add_security_headers;
         unset resp.http.x-synthetic;
     }
+}
+
+# Record how the edge answered, for Server-Timing: a fresh copy (HIT), a stale
+# one served while one refresh runs or the backend is sick (GRACE), a fetch to
+# store (MISS), or a fetch never stored (PASS). The builtins still run after.
+sub vcl_hit {
+    if (obj.ttl > 0s) {
+        set req.http.x-edge-outcome = "HIT";
+    } else {
+        set req.http.x-edge-outcome = "GRACE";
+    }
+}
+
+sub vcl_miss {
+    set req.http.x-edge-outcome = "MISS";
+}
+
+sub vcl_pass {
+    set req.http.x-edge-outcome = "PASS";
+}
+
+# The outcome is the edge's note to itself: the backend never sees it.
+sub vcl_backend_fetch {
+    unset bereq.http.x-edge-outcome;
+}
+
+# Decide what Server-Timing says of the edge: how it answered and, for a copy,
+# its age in seconds, after Django's part, which says how that copy was made
+# (so a hit reads "rendered by Django in 8 ms, 12 s ago, served by Varnish").
+# Nothing in it is per visitor.
+sub add_server_timing {
+    set resp.http.x-edge-timing = {"varnish;desc=""} + req.http.x-edge-outcome + {"""};
+    if (req.http.x-edge-outcome ~ "^(HIT|GRACE)$") {
+        set resp.http.x-edge-timing = resp.http.x-edge-timing + {", varnish-age;desc=""} + resp.http.Age + {"""};
+    }
+    if (resp.http.Server-Timing) {
+        set resp.http.Server-Timing = resp.http.Server-Timing + ", " + resp.http.x-edge-timing;
+    } else {
+        set resp.http.Server-Timing = resp.http.x-edge-timing;
+    }
+    unset resp.http.x-edge-timing;
 }
 
 # Decide the body of Varnish's own answers (PURGE, BAN, refused requests): one
@@ -255,6 +298,7 @@ sub vcl_backend_response {
     call abandon_failed_refresh;
     call keep_https_redirects_unstored;
     call set_grace;
+    call use_surrogate_control;
     call mark_url_for_bans;
     # No return: the builtin decides cacheability (Set-Cookie, Cache-Control, TTL).
 }
@@ -289,6 +333,25 @@ sub keep_https_redirects_unstored {
 # object with If-None-Match / If-Modified-Since when Django sends validators.
 sub set_grace {
     set beresp.grace = 6h;
+}
+
+# Decide the edge's own lifetime: Django's Surrogate-Control (the Edge
+# Architecture header, meant for the surrogate nearest the origin) wins over
+# Cache-Control here, and is consumed: removed, so that no cache in front applies
+# it too. Its max-age counts from the render, so the Age Django sent is taken off,
+# as Varnish does for s-maxage; its stale-if-error is the grace. Varnish 7.1 reads
+# neither it nor CDN-Cache-Control by itself (tests/surrogate_control_*.vtc).
+sub use_surrogate_control {
+    if (beresp.http.Surrogate-Control ~ "(?i)(^|[ ,])max-age=[0-9]+") {
+        set beresp.ttl = std.duration(regsub(beresp.http.Surrogate-Control,
+            "(?i)^(.*[ ,])?max-age=([0-9]+).*$", "\2") + "s", 0s)
+            - std.duration(beresp.http.Age + "s", 0s);
+    }
+    if (beresp.http.Surrogate-Control ~ "(?i)stale-if-error=[0-9]+") {
+        set beresp.grace = std.duration(regsub(beresp.http.Surrogate-Control,
+            "(?i)^.*stale-if-error=([0-9]+).*$", "\1") + "s", 6h);
+    }
+    unset beresp.http.Surrogate-Control;
 }
 
 # Record the URL on the object, so bans can match objects without a request.
