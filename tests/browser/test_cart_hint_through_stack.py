@@ -108,6 +108,23 @@ def test_browsing_costs_no_request_and_the_badge_follows_the_cart(stack, catalog
     assert script_requests(a, origin) == []
 
 
+def test_another_tab_shows_the_new_count_at_once(stack, catalog, new_browser):
+    [product, other] = catalog.fresh(2)
+    browser = new_browser()
+    browser.get(stack.url(other.path))
+    shop_tab = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    browser.get(stack.url(product.path))
+    _add(browser, 2)
+    _wait_for_badge(browser, 2)
+
+    # The tab left open learns of the add without a reload (BroadcastChannel), and asks nothing.
+    browser.switch_to.window(shop_tab)
+    _wait_for_badge(browser, 2)
+    assert browser.current_url == stack.url(other.path)
+    assert script_requests(browser, stack.varnish_url) == [("GET", CART), ("POST", ITEMS)]
+
+
 # ------------------------------------------------------------------------------------------------
 # What the browser did not do: a withdrawn product, an expired session, clearcarts
 # ------------------------------------------------------------------------------------------------
