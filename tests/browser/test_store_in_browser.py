@@ -36,10 +36,10 @@ def test_add_to_cart_updates_the_badge_without_a_reload(live_server, new_browser
     wait.until(lambda b: _badge(b) == "0")
 
     browser.execute_script("window.__sameDocument = true")
-    browser.find_element(By.CSS_SELECTOR, "form.add-to-cart button").click()
+    browser.find_element(By.CSS_SELECTOR, "form[data-add-to-cart] button").click()
     wait.until(lambda b: _badge(b) == "1")
     assert browser.execute_script("return window.__sameDocument") is True  # no reload happened
-    assert "Added to your cart" in browser.find_element(By.CSS_SELECTOR, ".add-status").text
+    assert "Added to your cart" in browser.find_element(By.CSS_SELECTOR, "[data-add-status]").text
 
     browser.find_element(By.CSS_SELECTOR, "a.cart-link").click()
     wait.until(expected.title_contains("Your cart"))

@@ -32,10 +32,10 @@ def _add_to_cart(browser, stack, product, quantity):
     """Open the product page and add `quantity` with its form, as a shopper does."""
     browser.get(stack.url(product.path))
     _wait_for_badge(browser, 0)
-    field = browser.find_element(By.CSS_SELECTOR, "form.add-to-cart input[name=quantity]")
+    field = browser.find_element(By.CSS_SELECTOR, "form[data-add-to-cart] input[name=quantity]")
     field.clear()
     field.send_keys(str(quantity))
-    browser.find_element(By.CSS_SELECTOR, "form.add-to-cart button").click()
+    browser.find_element(By.CSS_SELECTOR, "form[data-add-to-cart] button").click()
     _wait_for_badge(browser, quantity)
 
 

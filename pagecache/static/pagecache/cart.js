@@ -21,11 +21,12 @@
 //   [data-add-status]       Inside an add form: gets "Added to your cart." or the API's error
 //                           message, and the class "error" while it shows an error.
 //
-// The badge costs no request: every cart answer of the server sets the hint cookie
-// "<count>.<refresh_after_unix_seconds>" (pagecache/hint.py) and the script shows its count. No
-// hint: 0. A hint past its refresh time: its count at once, then one GET of the cart API, whose
-// answer corrects the badge and the hint. Other tabs follow at once (BroadcastChannel) and
-// re-read the hint when shown again from the back/forward cache.
+// The badge costs no request: every cart answer of the server (both APIs, and the private cart
+// pages) sets the hint cookie "<count>.<refresh_after_unix_seconds>" with pagecache.hint.set_hint,
+// and the script shows its count. No hint: 0. A hint past its refresh time: its count at once,
+// then one GET of the cart API, whose answer corrects the badge and the hint. Tabs left open
+// follow an add at once (BroadcastChannel); a page restored from the back/forward cache reads
+// the hint again.
 //
 // CSRF: shared pages carry no token; the script sends the csrftoken cookie's value in the
 // X-CSRFToken header (so CSRF_COOKIE_HTTPONLY must stay False, Django's default). A visitor
