@@ -24,7 +24,15 @@ The modules, one concern each:
     invalidation.py  drop pages by URL or by group, in Django's cache and at the edge
     edge.py          the Varnish client: BAN requests that never raise
     backends.py      Django's cache backends minus per-request waste
-    csrf.py          the CSRF failure view of the Ajax kit: JSON for the API, HTML elsewhere
+    timing.py        Server-Timing: how each answer was made
     checks.py        system checks for the misconfigurations that silently stop caching
     audit.py         what `manage.py cache_audit` finds for each URL
+
+The Ajax cart kit, which puts per-visitor data on shared pages without a request per page view:
+
+    static/pagecache/cart.js     the badge from the hint cookie, add-to-cart through the JSON API
+    templates/pagecache/         cart_badge.html and add_to_cart.html, the snippets shared pages use
+    hint.py                      the hint cookie that private cart answers set
+    csrf.py                      the CSRF failure view: JSON for the API, HTML elsewhere
+    templatetags/pagecache.py    what the snippets need from settings
 """

@@ -37,8 +37,7 @@ DEFAULTS = {
     # Path prefixes whose CSRF failures are answered as JSON by `pagecache.csrf.csrf_failure`.
     "PAGECACHE_JSON_PATHS": ["/api/"],
     # The cookie through which private cart answers tell the kit's script the cart count, so shared
-    # pages show it without a request (pagecache/hint.py). Changed: give the badge snippet the same
-    # name (`hint_cookie=`).
+    # pages show it without a request (pagecache/hint.py); the badge snippet passes it to the script.
     "PAGECACHE_HINT_COOKIE": "cart_hint",
     # Seconds after a cart answer when the script checks the hint with one GET of the cart API: the
     # longest the badge lags behind a change this browser did not make (a product withdrawn, a cart

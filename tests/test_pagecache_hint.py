@@ -214,3 +214,8 @@ def test_shared_page_with_the_hint_cookie_is_the_same_cached_page(product, url):
     assert (first["X-Django-Cache"], second["X-Django-Cache"]) == ("MISS", "HIT")
     assert second.content == first.content
     assert second.cookies == {} or not any(second.cookies.values())
+
+
+def test_the_badge_tells_the_script_the_hint_cookies_name_from_the_setting(db, settings):
+    settings.PAGECACHE_HINT_COOKIE = "basket"
+    assert 'data-cart-hint-cookie="basket"' in Client().get("/").content.decode()
