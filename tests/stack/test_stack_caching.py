@@ -67,7 +67,9 @@ def test_second_get_of_a_product_page_is_a_hit_with_age(stack, catalog):
     assert second.status_code == 200
     assert second.headers["X-Cache"] == "HIT"
     assert int(second.headers["Age"]) >= 0
-    assert second.headers["Cache-Control"] == "public, max-age=10, s-maxage=60, stale-while-revalidate=10, stale-if-error=21600"
+    assert second.headers["Cache-Control"] == (
+        "public, max-age=10, s-maxage=60, stale-while-revalidate=10, stale-if-error=21600"
+    )
     assert second.content == first.content
 
 
