@@ -67,19 +67,31 @@ def sellable_product(slug):
     return product
 
 
+# The session key the visitor's cart is filed under, kept in the session itself: Django gives a
+# session a new key at login, and shop/signals.py then files the cart under the new one.
+CART_KEY = "cart_session_key"
+
+
 def get_cart(request, create=False):
     """Return the visitor's cart; with `create`, make one (and a session) if there is none.
 
     Without `create` nothing is written and no session is started, so merely looking at the cart
     count costs a visitor no session row and no cookie.
     """
-    key = request.session.session_key
+    session = request.session
+    # Loading the session (any read does) turns a key that names no live session (planted by
+    # someone else, expired, malformed, too long) into no key at all: such a cookie never names
+    # a cart, and a cart is made only under a session the server created.
+    session.get(CART_KEY)
+    key = session.session_key
     if key is None:
         if not create:
             return None
-        request.session["has_cart"] = True  # marks the session modified, so its cookie is sent
-        request.session.save()
-        key = request.session.session_key
+        session["has_cart"] = True  # marks the session modified, so its cookie is sent
+        session.save()  # under a new key
+        key = session.session_key
+    if create:
+        session[CART_KEY] = key  # so the cart follows the session when login gives it a new key
     if not create:
         return Cart.objects.filter(session_key=key).first()
     cart, _ = Cart.objects.get_or_create(session_key=key)

@@ -5,12 +5,14 @@ runs in `transaction.on_commit`: dropping a page before the commit would let a c
 cache the old data again. Which pages show what is decided in shop/invalidation.py.
 """
 
+from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from shop import invalidation
-from shop.models import Category, Product
+from shop.cart import CART_KEY
+from shop.models import Cart, Category, Product
 
 
 @receiver(pre_save, sender=Product)
@@ -52,3 +54,12 @@ def drop_category_pages(sender, instance, raw=False, **kwargs):
     slugs = list(Product.objects.filter(category_id=instance.pk).values_list("slug", flat=True))
     old_slug = getattr(instance, "_old_slug", None)
     transaction.on_commit(lambda: invalidation.invalidate_category(instance, slugs, old_slug))
+
+
+@receiver(user_logged_in)
+def keep_the_cart_across_login(sender, request, user, **kwargs):
+    """Login gives the session a new key (against session fixation): file the cart under it."""
+    old_key, new_key = request.session.get(CART_KEY), request.session.session_key
+    if old_key and old_key != new_key:
+        Cart.objects.filter(session_key=old_key).update(session_key=new_key)
+        request.session[CART_KEY] = new_key

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from shop import cart as carts
-from shop.models import CartItem
+from shop.models import Cart, CartItem
 from tests.concurrency import run_together
 from tests.factories import CartFactory, ProductFactory
 
@@ -72,3 +72,36 @@ def test_concurrent_adds_of_different_products_lose_none():
 
     assert run_together(20, add) == [200] * 20
     assert visitor.get("/api/cart/").json()["count"] == 1 + 20 * 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Sessions: a cookie the server did not make never names a cart
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("planted", ["a" * 32, "x" * 200, "short", "not a key at all!"])
+@pytest.mark.django_db
+def test_a_planted_session_cookie_never_names_a_cart(planted):
+    """Session fixation: a victim's browser given someone's chosen key gets a real session instead."""
+    ProductFactory(slug="blue-mug")
+    victim, attacker = Client(), Client()
+    victim.cookies["sessionid"] = attacker.cookies["sessionid"] = planted
+    added = victim.post("/api/cart/items/", json.dumps({"product": "blue-mug"}), content_type="application/json")
+    assert added.status_code == 200
+    new_key = added.cookies["sessionid"].value
+    assert new_key != planted and len(new_key) <= 40
+    assert not Cart.objects.filter(session_key=planted[:40]).exists()
+    assert attacker.get("/api/cart/").json()["count"] == 0
+    assert victim.get("/api/cart/").json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_the_cart_follows_the_session_to_its_new_key_at_login(admin_user):
+    ProductFactory(slug="blue-mug")
+    visitor = Client()
+    visitor.post("/api/cart/items/", json.dumps({"product": "blue-mug", "quantity": 3}), content_type="application/json")
+    before = visitor.cookies["sessionid"].value
+    visitor.force_login(admin_user)
+    assert visitor.cookies["sessionid"].value != before  # Django rotated the key
+    assert visitor.get("/api/cart/").json()["count"] == 3
+    assert Cart.objects.get().session_key == visitor.cookies["sessionid"].value
