@@ -99,7 +99,8 @@ def test_a_planted_session_cookie_never_names_a_cart(planted):
 def test_the_cart_follows_the_session_to_its_new_key_at_login(admin_user):
     ProductFactory(slug="blue-mug")
     visitor = Client()
-    visitor.post("/api/cart/items/", json.dumps({"product": "blue-mug", "quantity": 3}), content_type="application/json")
+    body = json.dumps({"product": "blue-mug", "quantity": 3})
+    visitor.post("/api/cart/items/", body, content_type="application/json")
     before = visitor.cookies["sessionid"].value
     visitor.force_login(admin_user)
     assert visitor.cookies["sessionid"].value != before  # Django rotated the key
