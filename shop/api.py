@@ -20,6 +20,14 @@ from shop import cart as carts
 
 # The largest request body the API reads (bytes); a cart change is a few dozen bytes.
 MAX_BODY_BYTES = 4096
+# Where the API lives: every answer under it is JSON, errors included (shop/views.py's 404 and
+# 500, shop/middleware.py's 503, pagecache's CSRF failure through PAGECACHE_JSON_PATHS).
+API_PREFIX = "/api/"
+
+
+def answers_json(request):
+    """Tell whether this request is for the API, whose every answer is JSON."""
+    return request.path.startswith(API_PREFIX)
 
 
 def error(message, status):
@@ -66,6 +74,8 @@ def read_body(request):
             data = json.loads(request.body)
         except ValueError:  # also UnicodeDecodeError
             raise carts.CartError("The request body is not valid JSON.") from None
+        except RecursionError:  # arrays or objects nested too deep for the parser
+            raise carts.CartError("The request body is nested too deep.") from None
         if not isinstance(data, dict):
             raise carts.CartError("The request body must be a JSON object.")
         return data

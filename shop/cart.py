@@ -7,6 +7,7 @@ numbers from 1 to settings.CART_MAX_QUANTITY per line. Prices are never copied i
 are read from the product when the cart is shown.
 """
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,8 +33,11 @@ def max_quantity():
 
 
 def form_quantity(text):
-    """Turn a form field's digits into an int; anything else is left for parse_quantity to refuse."""
-    if isinstance(text, str) and text.strip().isdigit() and len(text.strip()) <= 6:
+    """Turn a form field's digits into an int; anything else is left for parse_quantity to refuse.
+
+    ASCII digits only: str.isdigit() also takes "²" and "①", which int() then refuses.
+    """
+    if isinstance(text, str) and re.fullmatch(r"[0-9]{1,6}", text.strip()):
         return int(text.strip())
     return text
 

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from pagecache.decorators import mark_private
+from shop.api import answers_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         logger.error("database unavailable on %s: %s", request.path, exception)
-        if request.path.startswith("/api/"):
+        if answers_json(request):
             response = JsonResponse({"error": "The store is briefly unavailable; try again shortly."}, status=503)
         else:
             response = render(request, "503.html", status=503)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from pagecache.decorators import health_check, mark_private, not_found_page, private_page, shared_page
 from pagecache.hint import set_hint
+from shop import api
 from shop import cart as carts
 from shop.models import PRODUCTS_PER_PAGE, Category, Product
 
@@ -144,10 +145,14 @@ def healthz(request):
 
 
 def page_not_found(request, exception=None):
-    """404 in the store's look, cached briefly by Varnish so floods of bad URLs stay cheap."""
+    """404 in the store's look, cached briefly by Varnish so floods of bad URLs stay cheap; JSON on the API."""
+    if api.answers_json(request):
+        return mark_private(api.error(f"There is no {request.path} in the cart API.", 404))
     return not_found_page(render(request, "404.html", status=404))
 
 
 def server_error(request):
-    """500 in the store's look; never cached, no traceback."""
+    """500 in the store's look, JSON on the API; never cached, no traceback."""
+    if api.answers_json(request):
+        return mark_private(api.error("Something went wrong on our side; nothing was changed.", 500))
     return mark_private(render(request, "500.html", status=500))
