@@ -3,6 +3,8 @@
 Each view carries one decorator from pagecache that says who may keep its answer.
 """
 
+import re
+
 from django.contrib import messages
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import connection
@@ -21,11 +23,19 @@ FEATURED_ON_HOME = 8
 SEARCH_MAX_LENGTH = 100
 
 
+# The one spelling of a page number. Django's paginator also takes "01", "+1", " 1", "1_0" and
+# other digits than ASCII: each would be a cached copy of its own that no purge names.
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
+
+
 def _page_of(request, queryset):
-    """Return the requested page of a queryset; a page that does not exist is a 404."""
+    """Return the requested page of a queryset; a page that does not exist, or is misspelt, is a 404."""
+    number = request.GET.get("page") or "1"
+    if not PAGE_NUMBER.fullmatch(number):
+        raise Http404("Page numbers are written 1, 2, 3.")
     paginator = Paginator(queryset, PRODUCTS_PER_PAGE)
     try:
-        return paginator.page(request.GET.get("page") or 1)
+        return paginator.page(number)
     except (EmptyPage, PageNotAnInteger):
         raise Http404("No such page.") from None
 

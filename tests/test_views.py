@@ -201,3 +201,13 @@ def test_odd_paths_are_a_clean_404(client, db, path):
 
 def test_post_to_a_shared_page_is_405(client, product):
     assert client.post("/products/blue-mug/").status_code == 405
+
+
+@pytest.mark.parametrize("page", ["01", "+2", " 2", "2 ", "1_0", "٢", "2.0", "0", "-1"])
+def test_a_page_number_has_one_spelling_the_others_are_404(client, db, page):
+    """Every other spelling would be a cached copy of its own that no purge names."""
+    kitchen = CategoryFactory(slug="kitchen")
+    ProductFactory.create_batch(30, category=kitchen)
+    assert client.get("/categories/kitchen/", {"page": "2"}).status_code == 200
+    assert client.get("/categories/kitchen/", {"page": page}).status_code == 404
+    assert client.get("/search/", {"q": "a", "page": page}).status_code == 404
