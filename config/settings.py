@@ -43,6 +43,9 @@ if not DEBUG and not SHOP_DEMO and (
         "or SHOP_DEMO=1 for a local demo, or DEBUG=1 for development."
     )
 
+# The demo's "how this page reached you" panel in every page's footer (shop/panel.js); off in production.
+SHOP_SERVING_PANEL = env.bool("SHOP_SERVING_PANEL", default=SHOP_DEMO)
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 # The stack serves on 127.0.0.1:6081; Django checks the Origin of unsafe requests against the Host.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -95,6 +98,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # SHOP_SERVING_PANEL for base.html: a setting only, never the session, so shared pages stay shared.
+                "shop.context_processors.serving_panel",
             ],
         },
     },
@@ -112,12 +117,19 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# How long (seconds) a request waits for a lock another transaction holds before it gives up and
+# rolls back (a 503 that changed nothing). The innermost layer gives up first: database 5 s, then
+# uWSGI's harakiri (8 s, deploy/uwsgi/shop.ini), Nginx (9 s, deploy/nginx/shop.conf), Varnish
+# (10 s, deploy/varnish/default.vcl). An outer layer that gave up first would answer "try again"
+# for a change that then commits; tests/test_timeouts.py keeps the order.
+DATABASE_LOCK_WAIT_SECONDS = 5
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # Take the write lock at BEGIN, so two writers queue instead of one failing with
-        # "database is locked" when it upgrades a read lock; wait up to 20 s for it.
+        # "database is locked" when it upgrades a read lock.
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": DATABASE_LOCK_WAIT_SECONDS,
         # WAL lets readers go on while one writer writes (several uWSGI workers, one file).
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
@@ -129,8 +141,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "charset": "utf8mb4",
-            # Refuse bad data instead of silently truncating it.
-            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            # Refuse bad data instead of silently truncating it; wait for a row lock as long as
+            # DATABASE_LOCK_WAIT_SECONDS.
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', "
+            f"innodb_lock_wait_timeout={DATABASE_LOCK_WAIT_SECONDS}",
         }
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
@@ -206,6 +220,9 @@ PAGECACHE_AUDIT_PATHS = ["/categories/kitchen/", "/products/simple-steel-jar-mos
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # 2 weeks; `clearcarts` removes carts older than this. From the environment so tests can use seconds.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+# How long (seconds) the outcome of a cart write sent with an Idempotency-Key answers its retries
+# (shop/idempotency.py); `clearcarts` removes older ones.
+IDEMPOTENCY_KEY_SECONDS = env.int("IDEMPOTENCY_KEY_SECONDS", default=60 * 60 * 24)  # 1 day
 # Largest quantity of one product in one cart line.
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)
 # The JavaScript reads the token from the cookie (X-CSRFToken), so it must not be HttpOnly.

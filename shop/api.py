@@ -8,7 +8,7 @@ and to check a hint past its refresh time.
 """
 
 import json
-from functools import wraps
+from functools import partial, wraps
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse, QueryDict
@@ -17,6 +17,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from pagecache.decorators import private_page
 from pagecache.hint import set_hint
 from shop import cart as carts
+from shop.idempotency import idempotent
 
 # The largest request body the API reads (bytes); a cart change is a few dozen bytes.
 MAX_BODY_BYTES = 4096
@@ -105,8 +106,16 @@ def cart_detail(request):
     return cart_response(request, carts.get_cart(request))
 
 
+def _replayed(request, response):
+    """Finish a replayed answer: a cart answer sets the hint cookie, as the first one did."""
+    if response.status_code == 200:
+        set_hint(request, response, json.loads(response.content)["count"])
+    return response
+
+
 @private_page
 @allow_methods("POST")
+@partial(idempotent, on_replay=_replayed)
 @refuse_cart_errors
 def cart_items(request):
     """POST /api/cart/items/ {"product": slug, "quantity": N}: add N (default 1)."""
@@ -119,6 +128,7 @@ def cart_items(request):
 
 @private_page
 @allow_methods("PATCH", "DELETE")
+@partial(idempotent, on_replay=_replayed)
 @refuse_cart_errors
 def cart_item(request, slug):
     """PATCH {"quantity": N} sets a line (0 removes it); DELETE removes it."""

@@ -113,3 +113,26 @@ class CartItem(models.Model):
     def subtotal(self):
         # Read the price now, not when the item was added: a price change shows in the cart.
         return self.product.price * self.quantity
+
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a cart write sent with an Idempotency-Key, replayed to its retries.
+
+    Keyed by the visitor's session and the client's key, so one visitor's key never answers
+    another's request. `fingerprint` is a hash of the method, path and body: the same key with
+    another request is refused rather than answered with the wrong outcome.
+    """
+
+    session_key = models.CharField(max_length=40)
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session_key", "key"], name="one_outcome_per_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.status})"

@@ -31,7 +31,8 @@ backend nginx {
     .connect_timeout = 1s;
     # A page not started after 10 s has hung: give up on it (a background refresh
     # keeps the stale copy) rather than hold the visitor for the default 60 s.
-    # uWSGI's harakiri (30 s) still ends the stuck worker.
+    # Every layer inside gives up first: the database (5 s), uWSGI's harakiri (8 s),
+    # Nginx (9 s); so the visitor gets their 503, and nothing is left half done.
     .first_byte_timeout = 10s;
     # Once started, a page streams: 5 s of silence means it stalled.
     .between_bytes_timeout = 5s;

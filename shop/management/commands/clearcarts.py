@@ -13,11 +13,11 @@ from django.core.management.base import BaseCommand
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from shop.models import Cart
+from shop.models import Cart, IdempotentRequest
 
 
 class Command(BaseCommand):
-    help = "Delete carts whose session has expired or is gone, then the expired sessions."
+    help = "Delete carts whose session has expired or is gone, the expired sessions, and old idempotent outcomes."
 
     def handle(self, *args, **options):
         now = timezone.now()
@@ -28,4 +28,9 @@ class Command(BaseCommand):
         removed = carts.count()
         carts.delete()
         sessions, _ = Session.objects.filter(expire_date__lte=now).delete()
-        self.stdout.write(f"Removed {removed} carts and {sessions} expired sessions.")
+        # Outcomes kept for retries (shop/idempotency.py) past their time answer nothing any more.
+        kept_since = now - timedelta(seconds=settings.IDEMPOTENCY_KEY_SECONDS)
+        outcomes, _ = IdempotentRequest.objects.filter(created_at__lt=kept_since).delete()
+        self.stdout.write(
+            f"Removed {removed} carts, {sessions} expired sessions and {outcomes} outcomes of idempotent requests."
+        )
