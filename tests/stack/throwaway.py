@@ -398,19 +398,26 @@ class Shopper:
         twin.ledger, twin.failures, twin._ledger_lock = self.ledger, self.failures, self._ledger_lock
         return twin
 
-    def add(self, slug, quantity=1, timeout=30):
-        """POST an add; count it in the ledger if it succeeded; return the response or the error."""
+    def add(self, slug, quantity=1, timeout=30, key=None):
+        """POST an add; count it in the ledger if it succeeded; return the response or the error.
+
+        With an Idempotency-Key `key`, a replayed answer (a retry of an add already counted) is
+        not counted again.
+        """
+        headers = {"X-CSRFToken": self.http.cookies["csrftoken"], "Origin": self.stack.varnish_url}
+        if key:
+            headers["Idempotency-Key"] = key
         try:
             response = self.http.post(
                 self.stack.url("/api/cart/items/"),
                 json={"product": slug, "quantity": quantity},
-                headers={"X-CSRFToken": self.http.cookies["csrftoken"], "Origin": self.stack.varnish_url},
+                headers=headers,
                 timeout=timeout,
             )
         except Exception as error:  # requests' errors: the add may or may not have happened
             self.failures.append(repr(error))
             return error
-        if response.status_code == 200:
+        if response.status_code == 200 and response.headers.get("Idempotent-Replayed") != "true":
             with self._ledger_lock:
                 self.ledger[slug] = self.ledger.get(slug, 0) + quantity
         else:

@@ -31,6 +31,11 @@
 // CSRF: shared pages carry no token; the script sends the csrftoken cookie's value in the
 // X-CSRFToken header (so CSRF_COOKIE_HTTPONLY must stay False, Django's default). A visitor
 // without that cookie gets it with one GET of the cart API at the first add: two requests.
+//
+// Retries: each add carries an Idempotency-Key header, fresh per action. When no answer comes,
+// or a 502/503/504 does, the script sends the same request again, with the same key, twice at
+// most: a server that honours the key (shop/idempotency.py) applies it once, whatever happened
+// to the first try.
 (function () {
   "use strict";
 
@@ -111,7 +116,9 @@
         })
         .then(function (body) {
           if (!response.ok || typeof body.count !== "number") {
-            throw new Error(body.error || "The cart could not be updated.");
+            var error = new Error(body.error || "The cart could not be updated.");
+            error.status = response.status;
+            throw error;
           }
           return body;
         });
@@ -150,17 +157,50 @@
     return csrfToken() ? Promise.resolve() : loadCart(config);
   }
 
+  // A fresh key for each action of the visitor (the IETF Idempotency-Key draft): the server
+  // answers a repeat of a key with its first outcome and never applies it twice.
+  function newIdempotencyKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map
+      .call(bytes, function (byte) {
+        return ("0" + byte.toString(16)).slice(-2);
+      })
+      .join("");
+  }
+
+  // Waits before sending a write again (ms): two more tries, then the error is shown.
+  var RETRY_DELAYS = [500, 1500];
+
+  // Send a write; send it again, with the same key, when no answer came (the network, a worker
+  // that died) or the store said it is briefly unavailable. Safe: one key is applied once.
+  function sendWrite(url, options, attempt) {
+    attempt = attempt || 0;
+    return api(url, options).catch(function (error) {
+      var retryable = !error.status || error.status === 502 || error.status === 503 || error.status === 504;
+      if (!retryable || attempt >= RETRY_DELAYS.length) {
+        throw error;
+      }
+      return new Promise(function (resolve) {
+        setTimeout(resolve, RETRY_DELAYS[attempt]);
+      }).then(function () {
+        return sendWrite(url, options, attempt + 1);
+      });
+    });
+  }
+
   function addToCart(config, form) {
     var status = form.querySelector("[data-add-status]");
     var field = form.elements.quantity;
     var quantity = field ? parseInt(field.value, 10) : 1;
+    var key = newIdempotencyKey();
     setBusy(form, true);
     say(status, "", false);
     csrfReady(config)
       .then(function () {
-        return api(config.itemsUrl, {
+        return sendWrite(config.itemsUrl, {
           method: "POST",
-          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), "Idempotency-Key": key },
           body: JSON.stringify({ product: form.getAttribute("data-add-to-cart"), quantity: quantity }),
         });
       })
