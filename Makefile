@@ -46,18 +46,28 @@ venv-dev: $(VENV)/.dev
 test-debs:
 	$(call apt_install,$(TEST_DEBS))
 
+# axe-core for the accessibility tests (tests/browser/test_accessibility.py), from the npm registry
+# at the version package-lock.json pins; Debian's npm only if there is no npm at all.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Debian packages: npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund
+	touch $@
+
 demo: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py seed_demo --products $(DEMO_PRODUCTS)
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py ensure_demo_admin --site http://127.0.0.1:8000
 	@echo "Serving the store at http://127.0.0.1:8000/ (Ctrl-C stops it)"
 	$(VENV)/bin/uwsgi --ini deploy/uwsgi/demo.ini
 
 # The whole suite on the database of DATABASE_URL (SQLite by default), then the cache tests
 # once more against Redis, the other backend CI proves, then Django's own cache tests against
 # pagecache/backends.py (tests/django_cache_suite/run.py).
-test: venv-dev test-debs
+test: venv-dev test-debs $(AXE)
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CACHE_URL=$${REDIS_CACHE_URL:-redis://127.0.0.1:6379/15} $(PY) -m pytest -q tests/test_caching.py

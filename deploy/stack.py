@@ -11,12 +11,15 @@ and Varnish when missing):
     python deploy/stack.py stop      # stop them by PID; safe to repeat
     python deploy/stack.py start --varnish-port 7081 --nginx-port 7082 --run-dir /tmp/s
     python deploy/stack.py start --nodes 3   # three app nodes behind one Varnish (below)
+    python deploy/stack.py start --seed-demo 500   # demo mode: seed an empty catalog, make the demo admin
 
 `start` first runs `manage.py migrate --noinput`, `createcachetable` and `collectstatic
 --noinput` (`--skip-manage` skips them) with the environment the servers get: yours, so
 DATABASE_URL, CACHE_URL and the rest pass through; SHOP_DEMO=1 unless you set it;
 VARNISH_URL pointing at this stack's Varnish; UWSGI_PROCESSES, the worker count that
-deploy/uwsgi/shop.ini reads.
+deploy/uwsgi/shop.ini reads. With `--seed-demo N` (`make stack` passes it) and SHOP_DEMO on, it
+then seeds N demo products if the catalog has none (`seed_demo --if-empty`) and makes the demo
+admin account (`ensure_demo_admin`), whose login it prints with the URLs.
 
 From Python, e.g. in a pytest fixture (`from deploy.stack import Stack` with the
 checkout on sys.path; deploy/ needs no __init__.py):
@@ -254,6 +257,7 @@ class Stack:
         # The first node's; touch_reload() touches every node's.
         self.reload_file = self.app_nodes[0].reload_file
         self.started_in = None
+        self.demo_login = ""
         self._procs = {}
 
     # --- addresses ---------------------------------------------------------------------
@@ -284,10 +288,11 @@ class Stack:
 
     # --- start and stop ----------------------------------------------------------------
 
-    def start(self, manage=True, timeout=60):
+    def start(self, manage=True, timeout=60, demo_products=None):
         """Render the files, prepare Django, start every server; return the seconds it took.
 
-        `timeout` bounds the wait for /healthz, after the manage.py steps.
+        `timeout` bounds the wait for /healthz, after the manage.py steps. With `manage` and
+        `demo_products`, the demo is prepared too (prepare_demo); its login is in `demo_login`.
         """
         began = time.monotonic()
         running = {name: pid for name, pid in self.status().items() if pid}
@@ -299,6 +304,9 @@ class Stack:
         self.render()
         if manage:
             self.prepare_django()
+            if demo_products is not None:
+                # Before the servers start, so no page is ever cached from an empty catalog.
+                self.demo_login = self.prepare_demo(demo_products)
         deadline = time.monotonic() + timeout
         try:
             for node in self.app_nodes:
@@ -422,6 +430,21 @@ class Stack:
             collect.communicate()
             raise
         self._finish_manage(collect)
+
+    def demo_mode(self):
+        """Tell whether the servers run as the demo (SHOP_DEMO on, as django-environ reads it)."""
+        return self.environ().get("SHOP_DEMO", "").strip().lower() in {"1", "true", "yes", "y", "on", "ok"}
+
+    def prepare_demo(self, products):
+        """In demo mode, seed an empty catalog and make the demo admin; return its login ("" otherwise).
+
+        A catalog with products is left as it is, and without SHOP_DEMO nothing is done: a stack
+        on a real database never gets demo products or the demo account.
+        """
+        if not self.demo_mode():
+            return ""
+        self.manage("seed_demo", "--products", str(products), "--if-empty", "-v0")
+        return self.manage("ensure_demo_admin", "--site", self.varnish_url).strip()
 
     def environ(self):
         """Return the environment of uWSGI and manage.py: the caller's, plus the stack's."""
@@ -811,19 +834,27 @@ def main(argv=None):
         "one node on 127.0.0.1 behind default.vcl; stop, status: default what the run folder holds)",
     )
     parser.add_argument("--skip-manage", action="store_true", help="skip migrate, createcachetable, collectstatic")
+    parser.add_argument(
+        "--seed-demo",
+        type=int,
+        metavar="PRODUCTS",
+        help="with SHOP_DEMO on: seed this many demo products if the catalog is empty, make the demo admin",
+    )
     parser.add_argument("--timeout", default=60, type=float, help="seconds to wait for /healthz")
     args = parser.parse_args(argv)
     nodes = args.nodes or (1 if args.command == "start" else nodes_started_in(args.run_dir))
     stack = Stack(ROOT, args.run_dir, args.varnish_port, args.nginx_port, args.processes, nodes=nodes)
     try:
         if args.command == "start":
-            seconds = stack.start(manage=not args.skip_manage, timeout=args.timeout)
+            seconds = stack.start(manage=not args.skip_manage, timeout=args.timeout, demo_products=args.seed_demo)
             print(f"stack up in {seconds:.1f} s (logs in {stack.log_dir})")
             print(f"  shop, through Varnish:  {stack.url('/')}")
             for node in stack.app_nodes:
                 label = "Nginx, behind it:" if stack.nodes == 1 else f"{node.name}'s Nginx:"
                 print(f"  {label:23} {node.url}/")
             print("  stop it:                python deploy/stack.py stop  (or make stack-down)")
+            if stack.demo_login:
+                print(stack.demo_login)
         elif args.command == "stop":
             stack.stop()
             print("stack stopped")

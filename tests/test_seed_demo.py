@@ -52,3 +52,12 @@ def test_other_seed_other_catalog():
 def test_negative_count_is_refused():
     with pytest.raises(CommandError):
         _seed(products=-1)
+
+
+def test_if_empty_seeds_an_empty_catalog():
+    assert len(_seed(products=12, if_empty=True)) == 12
+
+
+def test_if_empty_leaves_a_catalog_alone():
+    first = _seed(products=5)
+    assert _seed(products=30, if_empty=True) == first

@@ -1,7 +1,9 @@
 """Make a demo catalog: categories, products with realistic names, prices, stock and images.
 
 Repeatable (the same --seed gives the same catalog, product by product, whatever --products is)
-and idempotent (products are keyed by slug; a second run adds only what is missing). Images are
+and idempotent (products are keyed by slug; a second run adds only what is missing). With
+--if-empty it seeds only a catalog without products (`make stack`: a fresh clone gets the demo
+store, a database with a catalog of its own is left alone). Images are
 drawn locally with Pillow, two per kind of product (mug, lamp, ...), and shared by its products.
 """
 
@@ -53,10 +55,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--products", type=int, default=200, help="how many products (default 200)")
         parser.add_argument("--seed", type=int, default=42, help="the same seed gives the same catalog")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing if there is any product")
 
-    def handle(self, *args, products, seed, **options):
+    def handle(self, *args, products, seed, if_empty, **options):
         if products < 0:
             raise CommandError("--products must be 0 or more.")
+        if if_empty and Product.objects.exists():
+            self.stdout.write(f"The catalog has {Product.objects.count()} products already: nothing seeded.")
+            return
         categories = self._categories()
         images = self._images(seed)
         existing = set(Product.objects.values_list("slug", flat=True))
