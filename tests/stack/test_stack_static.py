@@ -60,3 +60,13 @@ def test_static_files_never_reach_uwsgi(stack, stylesheet):
     assert _access_log_line(stack, css).endswith("urt=- uct=-")
     assert _access_log_line(stack, missing).endswith("urt=- uct=-")  # no fallback to Django
     assert re.search(r"urt=\d+\.\d+ uct=\d+\.\d+$", _access_log_line(stack, django))
+
+
+@pytest.mark.parametrize("path", ["/static/shop/no-such-file.css", "/media/products/not-uploaded-yet.jpg"])
+def test_a_missing_file_is_kept_by_the_edge_briefly_like_djangos_404s(stack, path):
+    """Without a lifetime of its own, Nginx's 404 would stay in Varnish for its default TTL (2 min):
+    a photo uploaded a moment later would stay missing that long."""
+    for url in (stack.nginx_url + path, stack.url(path)):
+        response = http_session().get(url)
+        assert response.status_code == 404
+        assert response.headers["Cache-Control"] == "public, max-age=0, s-maxage=10"
