@@ -1,6 +1,9 @@
 """Bench-only views and the render counter; mounted by bench/urls.py, never by the store."""
 
+import functools
+import json
 import os
+from pathlib import Path
 
 from django.http import HttpResponse
 
@@ -10,6 +13,22 @@ from shop import views
 def bare(request):
     """Answer a few bytes: the cost of Django's request path alone (URL resolution, middleware)."""
     return HttpResponse("ok\n", content_type="text/plain")
+
+
+@functools.cache
+def _page_copy():
+    """Read the product page's body and headers, as a HIT answered them (BENCH_PAGE_COPY), once."""
+    saved = json.loads(Path(os.environ["BENCH_PAGE_COPY"]).read_text())
+    return saved["body"].encode(), saved["headers"]
+
+
+def page_copy(request):
+    """Answer the product page's own bytes and headers with no other work: the floor of a HIT's answer."""
+    body, headers = _page_copy()
+    response = HttpResponse(body)
+    for name, value in headers:
+        response[name] = value
+    return response
 
 
 # The product view as the store defines it, minus `shared_page`: `functools.wraps` keeps the

@@ -2,12 +2,16 @@
 
     python -m bench.costs pages    queries and time per page, through the store's real URLs
     python -m bench.costs culling  the database cache with more pages than MAX_ENTRIES holds
+    python -m bench.costs hitpath --path P   Django's own time per request for one URL, called as
+                                   uWSGI calls it (the WSGI handler, no server), and the part of it
+                                   spent in cache calls: what bounds a HIT against the floor
 
 bench/run.py runs each in a subprocess with the environment that picks the database and the cache
 (DATABASE_URL, CACHE_URL, CACHE_MAX_ENTRIES) and reads the JSON line it prints last.
 """
 
 import argparse
+import io
 import json
 import os
 import random
@@ -26,8 +30,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from shop.models import Category, Product  # noqa: E402
-from shop.models import PRODUCTS_PER_PAGE  # noqa: E402
+from shop.models import PRODUCTS_PER_PAGE, Category, Product  # noqa: E402
 
 
 def _client():
@@ -141,13 +144,90 @@ def culling(urls):
     }
 
 
+class _CacheClock:
+    """Add up the time spent in the default cache's calls (patched on this thread's backend)."""
+
+    METHODS = ("get", "get_many", "set", "set_many", "add", "delete")
+
+    def __init__(self):
+        from django.core.cache import caches
+
+        self.backend = caches["default"]
+        self.seconds = 0.0
+        for name in self.METHODS:
+            setattr(self.backend, name, self._timed(getattr(self.backend, name)))
+
+    def _timed(self, method):
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - began
+
+        return timed
+
+
+def _wsgi_get(handler, path):
+    """GET `path` through Django's WSGI handler as uWSGI would; return the status line."""
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(), "wsgi.errors": io.StringIO(), "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }
+    status = []
+    body = handler(environ, lambda line, headers, exc_info=None: status.append((line, dict(headers))))
+    try:
+        b"".join(body)
+    finally:
+        body.close()
+    return status[0]
+
+
+def hitpath(path, requests, batches=5):
+    """Time `requests` GETs of `path` through the WSGI handler, in batches; median microseconds each."""
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = WSGIHandler()
+    for _ in range(3):  # the first stores the page; the others warm the code paths
+        line, headers = _wsgi_get(handler, path)
+    clock = _CacheClock()
+    totals, in_cache = [], []
+    for _ in range(batches):
+        clock.seconds = 0.0
+        began = time.perf_counter()
+        for _ in range(requests):
+            _wsgi_get(handler, path)
+        totals.append((time.perf_counter() - began) / requests * 1e6)
+        in_cache.append(clock.seconds / requests * 1e6)
+    return {
+        "path": path,
+        "status": line,
+        "django_cache": headers.get("X-Django-Cache", "-"),
+        "cache_backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        "middleware": len(settings.MIDDLEWARE),
+        "us_per_request": round(statistics.median(totals), 1),
+        "cache_us_per_request": round(statistics.median(in_cache), 1),
+        "requests": requests * batches,
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["pages", "culling"])
+    parser.add_argument("mode", choices=["pages", "culling", "hitpath"])
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--urls", type=int, default=1000)
+    parser.add_argument("--path", default="/bench/bare/")
+    parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    result = pages(args.samples) if args.mode == "pages" else culling(args.urls)
+    if args.mode == "pages":
+        result = pages(args.samples)
+    elif args.mode == "culling":
+        result = culling(args.urls)
+    else:
+        result = hitpath(args.path, args.requests)
     print("BENCH_JSON " + json.dumps(result))
 
 

@@ -21,7 +21,15 @@ GROUP_COLOURS = {
     "mariadb": "#ccb974",
     "app-server": "#64b5cd",
     "max-requests-1000": "#dd8452",
+    "seed": "#937860",
+    "page-view": "#da8bc3",
 }
+# The seed's way against ours, in the chart's order: the seed's first, ours last.
+VARIANT_ORDER = ("seed", "halfway", "site", "site_seed", "ours", "ours_varnish")
+VARIANT_COLOURS = {"seed": "#c44e52", "halfway": "#dd8452", "site": "#ccb974", "site_seed": "#937860",
+                   "ours": "#55a868", "ours_varnish": "#4c72b0"}
+LEAK_LABELS = {"cart_count": "another's cart count", "set_cookie": "another's Set-Cookie",
+               "csrf_token": "another's CSRF token"}
 
 
 METHOD = [
@@ -41,6 +49,23 @@ METHOD = [
     "that replaces a busy worker every second or two; the rest as shipped.",
     "Ratios are taken within each round, then the median over the rounds; req/s drift between runs on this "
     "shared machine, the ratios much less.",
+    "The seed's variants (bench/variants.py, bench/templates/bench/) run on stacks of their own with "
+    "`BENCH_VARIANT`: the seed's code and the half-way variant with `django-admin startproject`'s middleware "
+    "list (read from Django's own project template) and `@cache_page`; the per-site cache with the store's "
+    "middleware, `UpdateCacheMiddleware` first, `FetchFromCacheMiddleware` last, pagecache's middleware removed, "
+    "around the store's product view without `@shared_page`. Same catalog, same database cache, each under a key "
+    "prefix of its own. None of them is reachable from config/urls.py or config/settings.py "
+    "(tests/test_bench_variants.py).",
+    "A variant's HIT is checked with the app's render log (no render while the row is requested), since "
+    "`@cache_page` marks no hit. The stacks that count renders (ours on SQLite, the variants) append one line "
+    "per render and nothing per hit.",
+    "Page views: a wrk Lua script sends the page's HTML and then what the page's script requests per view, "
+    "derived from the script: pagecache/static/pagecache/cart.js requests nothing while a visitor has no hint "
+    "cookie or a hint before its refresh time (it draws the badge from the cookie), and one GET of the cart API "
+    "once a hint's refresh time has passed or when the visitor acts; the old badge script, and the half-way "
+    "variant's, GET the cart API on every page load. Headless Chromium checks it in the same run (below). "
+    "Static files are left out: their names are hashed and `immutable`, and Chromium fetches them on the first "
+    "view only. Requests that reached Django are counted in Nginx's access log, round by round.",
 ]
 
 
@@ -58,7 +83,7 @@ def _met(met):
 
 def targets_table(result):
     lines = [
-        "| target | goal | measured | | the most this machine allows |",
+        "| target | goal | measured | | beside it: the floor, the seed's way, the absolute figures |",
         "| --- | --- | --- | --- | --- |",
     ]
     for t in result.get("targets", []):
@@ -114,13 +139,135 @@ def _throughput(result):
     return lines
 
 
+def _variant_spikes(result):
+    """Return {variant: {workers: run}} of the spike step."""
+    found = {}
+    for run in result.get("spike", []):
+        found.setdefault(run.get("variant") or ("ours_varnish" if run["front"] == "varnish" else "ours"), {})[
+            run["workers"]] = run
+    return found
+
+
+def _variants(result):
+    variants = result.get("variants") or {}
+    if not variants:
+        return []
+    rows, ratios, spikes = result.get("rows", {}), result.get("ratios", {}), _variant_spikes(result)
+    visits = result.get("visitors", {})
+    any_visit = next(iter(visits.values()), None)
+    crowd = f"{any_visit['visitors']} visitors x {any_visit['pages']} pages" if any_visit else "visitors"
+    ttl = next((run["ttl_s"] for run in result.get("spike", [])), 10)
+    lines = [
+        "The same product pages, catalog, cache backend (the database cache on SQLite) and run. HIT req/s through "
+        "Nginx and uWSGI with 2 workers (ours through Varnish: Varnish's HIT), as a fraction of that layer's floor "
+        "and as a multiple of the variant's own uncached render. Renders per TTL window: the spike below, "
+        f"{ttl} s TTL for every variant. Visitors: {crowd}, each visitor with their own `sessionid` (a cart of "
+        "their own size), `csrftoken`, `_ga`, `_gid` and `cart_hint`, keeping the cookies answers set; hit rate = "
+        "1 - renders / views; cache entries = Django cache rows created (+ Varnish objects); leaks = answers that "
+        "showed another visitor's cart count, set another's cookie or held a CSRF token made from another's secret.",
+        "",
+        "| variant | how | HIT req/s | x floor | x its uncached | renders per window, 2 / 8 workers | "
+        "hit rate | cache entries | leaks: cart count / Set-Cookie / CSRF token | answers with Vary: Cookie |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in VARIANT_ORDER:
+        meta = variants.get(key)
+        if not meta:
+            continue
+        hit = rows.get(meta["hit"], {}).get("rps")
+        floor, own = ratios.get(meta["floor_ratio"]), ratios.get(meta["uncached_ratio"])
+        spike = spikes.get(key, {})
+        per_window = " / ".join(f"{spike[w]['renders_per_window']:.2f}" if w in spike else "-" for w in (2, 8))
+        visit = visits.get(key)
+        if visit:
+            leaks = " / ".join(f"{visit['leaks'][kind]:,}" for kind in LEAK_LABELS)
+            objects = "" if visit["varnish_objects"] is None else f" + {visit['varnish_objects']:,} in Varnish"
+            visited = (f"{visit['hit_rate'] * 100:.1f}% | {visit['django_entries']:,} in Django{objects} | "
+                       f"{leaks} ({visit['leaky_views']:,} of {visit['views']:,} views) | "
+                       f"{visit.get('vary_cookie', 0):,}")
+        else:
+            visited = "- | - | - | -"
+        lines.append(f"| {meta['label']} | {meta['how']} | {_range(hit) if hit else '-'} | {_times(floor)} | "
+                     f"{_times(own)} | {per_window} | {visited} |")
+    return lines
+
+
+def _times(ratio):
+    """Return a ratio's median as "1.23x", or "-" when it was not measured."""
+    return f"{ratio['median']:.2f}x" if ratio else "-"
+
+
+def _pageviews(result):
+    rows = {key: entry for key, entry in result.get("rows", {}).items() if entry.get("pageview")}
+    if not rows:
+        return []
+    ratios = result.get("ratios", {})
+    varnish = result.get("rows", {}).get("varnish_hit", {}).get("rps")
+    lines = [
+        "What a visitor's browser asks for per page view, as the page's script makes it (how the script's requests "
+        "were derived: *How it was measured*), measured in the same rounds as the Varnish HIT "
+        f"({_range(varnish) if varnish else '-'} req/s). Page views/s counts views, not requests; Django requests "
+        "are the lines of Nginx's access log while the row ran: the cart API, and pages Varnish did not have "
+        "(its refresh of the page once per TTL).",
+        "",
+        "| page view | page views/s: median (min–max) | requests per view | x the Varnish HIT | "
+        "Django requests per 1,000 views sent: API + pages |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, entry in rows.items():
+        if "views_per_s" not in entry:
+            lines.append(f"| {entry['label']} | skipped: {entry.get('skipped', '?')} | | | |")
+            continue
+        views = entry["views"]
+        api, pages = 1000 * entry["django_api"] / views, 1000 * entry["django_pages"] / views
+        lines.append(
+            f"| {entry['label']} | {_range(entry['views_per_s'])} | {entry['requests_per_view']:.2f} | "
+            f"{_times(ratios.get(f'{key}_vs_varnish_hit'))} | {entry['django_per_1000_views']:,.3f}: "
+            f"{api:,.3f} + {pages:,.3f} ({entry['django']:,} in {views:,} views) |"
+        )
+    return lines + _browser(result)
+
+
+BROWSER_ROWS = (
+    ("first_view", "new visitor, first view of a fresh browser"),
+    ("new_visitor", "new visitor (no cookie), later views"),
+    ("add_to_cart", "adding one product with the page's form (an action)"),
+    ("visitor_with_cart", "visitor with a cart (hint cookie), browsing"),
+    ("stale_hint", "the same visitor once the hint's refresh time has passed"),
+)
+
+
+def _browser(result):
+    found = result.get("browser")
+    if not found:
+        return []
+    lines = [
+        "",
+        f"Headless {found.get('chromium') or 'Chromium'} (`{' '.join(found.get('flags', []))}`, a fresh "
+        "`--user-data-dir` per visitor) through "
+        "the stack's Varnish, every HTML a Varnish HIT beforehand. Requests sent: Varnish's `MAIN.client_req` "
+        "(each view of a product also fetches that product's photo, once); files: those Varnish did not have yet, "
+        "from Nginx's disk; reached Django: Nginx's access log.",
+        "",
+        "| visitor | page views | requests sent | files from Nginx | reached Django: API | pages | badge shows |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, label in BROWSER_ROWS:
+        row = found.get(key)
+        if row:
+            lines.append(f"| {label} | {row.get('views', '-')} | {row['sent']} | {row.get('files', '-')} | "
+                         f"{row['api']} | {row['pages']} | {row.get('badge', '')} |")
+    return lines
+
+
 def _spike(result):
     runs = result.get("spike", [])
     if not runs:
         return []
     lines = [
-        f"One product page, `SHARED_PAGE_SECONDS={runs[0]['ttl_s']}`, {runs[0]['connections']} connections for "
-        f"{runs[0]['seconds']:.0f} s per run. Renders are counted by the app itself (a context processor of "
+        f"One product page, a TTL of {runs[0]['ttl_s']} s for every variant (`SHARED_PAGE_SECONDS` for ours, "
+        f"`@cache_page` and the per-site cache's lifetime for the seed's), {runs[0]['connections']} connections "
+        f"for {runs[0]['seconds']:.0f} s per run. Renders are counted by the app itself (a context processor of "
         "`bench.settings` logs each template render of the page). The page is cached (two GETs) just before "
         "each run, as a hot page is, so the renders counted are those its expiries cost.",
         "",
@@ -128,9 +275,10 @@ def _spike(result):
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
+        limit = "(shown beside ours)" if run.get("limit") is None else f"<= {run['limit']}"
         lines.append(
             f"| {run['through']} | {run['workers']} | {run['requests']:,} | {_num(run['rps'])} | {run['renders']} | "
-            f"{run['renders_per_window']:.2f} | <= {run['limit']} |"
+            f"{run['renders_per_window']:.2f} | {limit} |"
         )
     return lines
 
@@ -153,6 +301,7 @@ def _costs(result):
             for name, page in pages[key]["pages"].items():
                 lines.append(f"| {pages[key]['products']:,} | {name.replace('_', ' ')} (`{page['url']}`) | "
                              f"{page['queries']} | {page['median_ms']:.1f} | {page['p90_ms']:.1f} |")
+    lines += _hitpath(costs.get("hitpath"))
     culling = costs.get("culling", [])
     if culling:
         lines += [
@@ -173,6 +322,43 @@ def _costs(result):
                 f"{run['hit_rate'] * 100:.0f}% | {run['rows']:,} | {run['value_bytes'] / 1e6:.1f} MB | "
                 f"{per_page / 1024:.1f} KiB | {hit_queries} |"
             )
+    return lines
+
+
+HITPATH_ROWS = (
+    ("floor", "Django's floor: trivial view, no middleware"),
+    ("bare", "trivial view, the store's middleware"),
+    ("hit_locmem", "HIT, locmem"),
+    ("hit_db", "HIT, database cache (SQLite)"),
+    ("hit_redis", "HIT, Redis"),
+    ("hit_memcached", "HIT, memcached"),
+)
+
+
+def _hitpath(hitpath):
+    """What a HIT costs Django beyond the floor, in-process, and how much of it is the cache's."""
+    if not hitpath:
+        return []
+    floor = hitpath.get("floor", {}).get("us_per_request")
+    lines = [
+        "",
+        "Django's own time per request, in-process: the WSGI handler called as uWSGI calls it (no server, no "
+        "network but the cache's), the median of five batches; the bench settings (the store's middleware plus "
+        "WhiteNoise). The time in cache calls is measured around the cache backend's methods. What a HIT costs "
+        "beyond the floor is the work that bounds its ratio to the floor through the stack.",
+        "",
+        "| request | middleware | us per request | of which cache calls | beyond the floor | x the floor's time |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, label in HITPATH_ROWS:
+        row = hitpath.get(key)
+        if not row:
+            continue
+        us = row["us_per_request"]
+        beyond = f"{us - floor:+.0f} us" if floor else "-"
+        times = f"{us / floor:.2f}x" if floor else "-"
+        lines.append(f"| {label} (`{row['path']}`, {row['django_cache']}) | {row['middleware']} | {us:.0f} | "
+                     f"{row['cache_us_per_request']:.0f} | {beyond} | {times} |")
     return lines
 
 
@@ -228,8 +414,9 @@ def markdown(result, chart_name=None):
     ]
     if chart_name:
         lines += [f"![req/s per layer, renders per TTL window, worker memory]({chart_name})", ""]
-    lines += ["## Targets (issue 5)", "", targets_table(result), ""]
-    sections = [("Throughput", _throughput), ("The spike, counted", _spike), ("Purge latency", _purge),
+    lines += ["## Targets", "", targets_table(result), ""]
+    sections = [("The seed's way against ours", _variants), ("A page view as a browser makes it", _pageviews),
+                ("Throughput", _throughput), ("The spike, counted", _spike), ("Purge latency", _purge),
                 ("Costs that grow", _costs), ("Worker memory", _rss)]
     for title, build in sections:
         body = build(result)
@@ -243,40 +430,98 @@ def markdown(result, chart_name=None):
 
 
 def chart(result, path):
-    """Draw req/s per row, renders per window and worker memory into one PNG; False if no data."""
+    """Draw req/s per row, renders per window, worker memory and the seed's way against ours; False if no data."""
     rows = [e for e in result.get("rows", {}).values() if "rps" in e]
     if not rows:
         return False
     spike, rss = result.get("spike", []), result.get("rss", [])
-    fig = plt.figure(figsize=(12, 11), layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=[2.2, 1])
-    _bars(fig.add_subplot(grid[0, :]), rows)
-    if spike:
-        _spike_bars(fig.add_subplot(grid[1, 0]), spike)
+    variants = [key for key in VARIANT_ORDER if key in (result.get("variants") or {})]
+    fig = plt.figure(figsize=(13, 18 if variants else 12), layout="constrained")
+    # Each part lays itself out: the long row labels of the first take no room from the others.
+    parts = fig.subfigures(3 if variants else 2, 1, height_ratios=[2.6, 1, 1.1] if variants else [2.2, 1])
+    _bars(parts[0].subplots(), rows)
+    middle = parts[1].subplots(1, 2)
+    ours_spike = [run for run in spike if run.get("limit") is not None]
+    if ours_spike:
+        _spike_bars(middle[0], ours_spike)
+    else:
+        middle[0].set_axis_off()
     if rss:
-        _rss_lines(fig.add_subplot(grid[1, 1]), rss)
+        _rss_lines(middle[1], rss)
+    else:
+        middle[1].set_axis_off()
+    if variants:
+        _seed_panel(parts[2], result, variants)
     quick = " (quick mode)" if result.get("quick") else ""
     fig.suptitle(f"Corner Shop benchmark{quick}, {result['date'][:10]}, {result['machine']['cores']} cores")
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
 
+# Short names for the panel's axes.
+VARIANT_SHORT = {"seed": "the seed's\ncode", "halfway": "half-way", "site": "per-site\ncache",
+                 "site_seed": "per-site,\nseed's page", "ours": "ours,\nDjango", "ours_varnish": "ours,\nVarnish"}
+
+
+def _seed_panel(panel, result, variants):
+    """The seed's way against ours: renders per window, hit rate, cache entries, leaks, HIT req/s."""
+    panel.suptitle("The seed's way against ours", fontsize=11)
+    axes = panel.subplots(1, 5)
+    meta = result["variants"]
+    names = [VARIANT_SHORT.get(key, key) for key in variants]
+    colours = [VARIANT_COLOURS[key] for key in variants]
+    positions = range(len(variants))
+    spikes, visits = _variant_spikes(result), result.get("visitors", {})
+    for offset, workers, hatch in ((-0.2, 2, ""), (0.2, 8, "//")):
+        values = [spikes.get(key, {}).get(workers, {}).get("renders_per_window", 0) for key in variants]
+        axes[0].bar([p + offset for p in positions], values, width=0.4, color=colours, hatch=hatch,
+                    edgecolor="white", label=f"{workers} workers")
+    axes[0].axhline(1.0, color="black", linestyle="dashed", linewidth=1)
+    axes[0].set_title("renders per TTL window\n(plain: 2 workers, hatched: 8)", fontsize=9)
+    crowd = next(iter(visits.values()), {})
+    panels = (
+        (axes[1], [visits.get(k, {}).get("hit_rate", 0) * 100 for k in variants],
+         f"hit rate (%),\n{crowd.get('visitors', '')} visitors", "linear"),
+        (axes[2], [visits.get(k, {}).get("entries", 0) for k in variants], "cache entries\ncreated", "linear"),
+        (axes[3], [visits.get(k, {}).get("leaky_views", 0) for k in variants],
+         f"answers with another's\ndata (of {crowd.get('views', 0):,})", "linear"),
+        (axes[4], [result["rows"].get(meta[k]["hit"], {}).get("rps", {}).get("median", 0) for k in variants],
+         "HIT req/s\n(log)", "log"),
+    )
+    for ax, values, title, scale in panels:
+        # Nothing to draw on a log scale for a variant without the figure (no HIT row).
+        heights = [v if v > 0 or scale == "linear" else float("nan") for v in values]
+        ax.bar(positions, heights, color=colours)
+        ax.set_yscale(scale)
+        ax.set_title(title, fontsize=9)
+        for x, value in zip(positions, values, strict=True):
+            if value > 0 or scale == "linear":
+                ax.text(x, value, f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.1f}", ha="center",
+                        va="bottom", fontsize=7)
+    for ax in axes:
+        ax.set_xticks(list(positions), names, fontsize=7, rotation=90)
+
+
 def _bars(ax, rows):
     rows = rows[::-1]
-    medians = [e["rps"]["median"] for e in rows]
+    # Page-view rows are drawn in page views per second, the others in requests per second.
+    rates = [e.get("views_per_s", e["rps"]) for e in rows]
+    medians = [r["median"] for r in rates]
     # A round with no answer at all (0 req/s) cannot be drawn on a log scale: clip its whisker.
-    low = [e["rps"]["median"] - max(e["rps"]["min"], e["rps"]["median"] / 100) for e in rows]
-    high = [e["rps"]["max"] - e["rps"]["median"] for e in rows]
+    low = [r["median"] - max(r["min"], r["median"] / 100) for r in rates]
+    high = [r["max"] - r["median"] for r in rates]
     colours = [GROUP_COLOURS.get(e["group"], "grey") for e in rows]
     positions = range(len(rows))
     ax.barh(positions, medians, xerr=[low, high], color=colours, capsize=3)
-    ax.set_yticks(list(positions), [e["label"] for e in rows], fontsize=9)
+    labels = [e["label"] + (" [page views/s]" if "views_per_s" in e else "") for e in rows]
+    ax.set_yticks(list(positions), labels, fontsize=9)
     ax.set_xscale("log")
-    ax.set_xlabel("requests per second (median of the rounds, bars: min–max; log scale)")
-    for y, entry in zip(positions, rows, strict=True):
-        ax.text(entry["rps"]["max"] * 1.15, y, f"{entry['rps']['median']:,.0f}", va="center", fontsize=8)
-    ax.set_xlim(right=max(e["rps"]["max"] for e in rows) * 3)
+    ax.set_xlabel("requests per second, page views per second where marked (median of the rounds, bars: min–max; "
+                  "log scale)")
+    for y, rate in zip(positions, rates, strict=True):
+        ax.text(rate["max"] * 1.15, y, f"{rate['median']:,.0f}", va="center", fontsize=8)
+    ax.set_xlim(right=max(r["max"] for r in rates) * 3)
     ax.grid(axis="x", which="both", alpha=0.3)
     ax.set_title("Throughput per layer")
 

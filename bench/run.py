@@ -1,16 +1,19 @@
-#!/usr/bin/env python3
 """`make bench`: every layer of the store measured side by side in one run, as ratios.
 
-    .venv/bin/python bench/run.py [--out results/bench-DATE.json] [--quick]
+    .venv/bin/python -m bench.run [--out results/bench-DATE.json] [--quick]
 
 Seeds catalogs, starts the real servers on free loopback ports (deploy/stack.py's Stack, run from
 deploy/ as shipped, with DJANGO_SETTINGS_MODULE=bench.settings), and measures with wrk:
 
     1  throughput   every row (Nginx ceiling, Varnish HIT, Django HIT per cache backend, uncached
-                    render, bare Django, static CSS, uWSGI vs gunicorn, MariaDB) in interleaved
-                    rounds, A..Z then Z..A, so that the machine's drift hits every row alike
+                    render, bare Django, the floors, static CSS, uWSGI vs gunicorn, MariaDB, the
+                    seed's variants, page views as the page's script makes them) in interleaved
+                    rounds, A..Z then Z..A, so that the machine's drift hits every row alike; then
+                    many visitors with cookies of their own per variant (hit rate, cache entries,
+                    leaks), and headless Chromium counting what a page view sends
     2  purge        product saves until the new price is served through Varnish
-    3  spike        one hot page, TTL 10 s, many connections: renders counted by the app
+    3  spike        one hot page, TTL 10 s, many connections, ours and the seed's variants:
+                    renders counted by the app
     4  memory       uWSGI worker RSS over 100,000 requests, with and without recycling
     5  costs        queries and time per page at 1,000 and 100,000 products; the database
                     cache's MAX_ENTRIES and the hit rate
@@ -39,12 +42,10 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import load, report  # noqa: E402
-from bench.servers import (  # noqa: E402
+from bench import browser, load, report, visitors
+from bench.servers import (
     AppServer,
     BenchStack,
     BuiltinVarnish,
@@ -54,9 +55,12 @@ from bench.servers import (  # noqa: E402
     http_get,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv" / "bin" / "python"
 RUN_DIR = ROOT / "results" / "bench-run"
 DOCS_DIR = ROOT / "docs" / "bench"
+# Headers the servers write themselves: left out of the floor's copy of the page's answer.
+SERVER_HEADERS = {"date", "server", "connection", "content-length", "transfer-encoding", "keep-alive"}
 # The ceiling row's file: written into STATIC_ROOT (git-ignored) for Nginx, removed at the end.
 CEILING_FILE = Path("bench") / "product-page.html"
 
@@ -69,7 +73,7 @@ FULL = {
     "threads": 2,
     "catalog": 1_000,  # products in the catalog the servers run on
     "big_catalog": 100_000,
-    "spike_seconds": 60,
+    "spike_seconds": 35,  # per run; ten runs (five variants, 2 and 8 workers): 3.5 TTL windows
     "spike_ttl": 10,
     "spike_connections": 100,
     "rss_requests": 100_000,  # without recycling: does a worker grow?
@@ -80,6 +84,11 @@ FULL = {
     "purge_saves": 20,
     "cull_urls": 600,  # 4x what MAX_ENTRIES=300 holds (two rows per page)
     "samples": 20,  # timed requests per page in the costs step
+    "visitors": 200,  # distinct visitors, each with their own session, CSRF and analytics cookies
+    "visitor_pages": 50,  # product pages each visitor views, every visitor the same ones
+    "visitor_threads": 8,  # visitors browsing at once (one connection each)
+    "browser_views": 10,  # page views per visitor in headless Chromium
+    "hitpath_requests": 1000,  # per batch (five batches) of the in-process time per request
 }
 QUICK = {
     **FULL,
@@ -95,6 +104,10 @@ QUICK = {
     "purge_saves": 5,
     "cull_urls": 400,
     "samples": 5,
+    "visitors": 100,
+    "visitor_pages": 20,
+    "browser_views": 4,
+    "hitpath_requests": 300,
 }
 
 # The steps of a full run, in order; `--steps` (BENCH_STEPS) picks some of them. The purge is
@@ -177,6 +190,27 @@ def pick_slugs(db_path):
     return rows[len(rows) // 2][0], rows[len(rows) // 3][0]
 
 
+def pick_pages(db_path, taken, plan):
+    """Product slugs, in stock and apart from `taken`: two sets for the visitors, one for Chromium."""
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT slug FROM shop_product WHERE is_active AND stock > 0 ORDER BY id").fetchall()
+    slugs = [row[0] for row in rows if row[0] not in taken]
+    wanted = 2 * plan["visitor_pages"] + plan["browser_views"] + 1
+    if len(slugs) < wanted:
+        raise RuntimeError(f"the catalog has {len(slugs)} products in stock; the visitors need {wanted}")
+    # Spread over the catalog, so the sets mix categories as visitors do.
+    spread = [slugs[i * len(slugs) // wanted] for i in range(wanted)]
+    first, second = spread[: plan["visitor_pages"]], spread[plan["visitor_pages"] : 2 * plan["visitor_pages"]]
+    return {"django": first, "varnish": second, "browser": spread[2 * plan["visitor_pages"] :]}
+
+
+def create_visitors(env, count):
+    """Make `count` sessions with carts of their own sizes in the database of `env` (bench/visitors.py)."""
+    answer = subprocess.run([str(PY), "-m", "bench.visitors", "create", "--count", str(count)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    return _json_line(answer, "bench.visitors create")
+
+
 def start_all(servers):
     """Start servers in parallel; return {name: error} for those that failed."""
     failures = {}
@@ -219,10 +253,99 @@ NGINX_DISK = "Nginx, from disk"
 VARNISH = "Varnish, from memory"
 STACK = "Nginx -> uWSGI -> Django"
 DIRECT = "HTTP -> app server -> Django"
+VARNISH_AND_API = "Varnish (HTML) + Nginx -> uWSGI -> Django (API)"
+API = "/api/cart/"
+
+
+class Row(NamedTuple):
+    """One row of the matrix: what is requested, from which server, and how it is checked."""
+
+    id: str
+    label: str
+    group: str
+    server: str
+    front: str
+    path: str
+    headers: tuple = ()
+    check: str = ""
+    travel: str = ""
+    # A page view as the page's script makes it: {"api": path fetched per view or "", "cookies":
+    # whether each view carries a visitor's cookies (bench/load.py's page-view script)}.
+    pageview: dict | None = None
+
+
+# The seed's way against ours (bench/variants.py): each variant's stack, page, and matrix rows.
+VARIANTS = {
+    "seed": {"label": "the seed's code", "server": "seed", "page": "/bench/seed/products/{}/",
+             "hit": "seed_hit", "uncached": "seed_uncached", "floor_ratio": "seed_hit_vs_floor",
+             "uncached_ratio": "seed_hit_vs_seed_uncached",
+             "how": "startproject's middleware, @cache_page, the cart count from the session in the header"},
+    "halfway": {"label": "the seed's advice half-way", "server": "halfway", "page": "/bench/halfway/products/{}/",
+                "hit": "halfway_hit", "uncached": "halfway_uncached", "floor_ratio": "halfway_hit_vs_floor",
+                "uncached_ratio": "halfway_hit_vs_halfway_uncached",
+                "how": "@cache_page, the count by Ajax on every view, {% csrf_token %} still in the add form"},
+    "site": {"label": "Django's per-site cache", "server": "site", "page": "/bench/site/products/{}/",
+             "hit": "site_hit", "uncached": "uncached", "floor_ratio": "site_hit_vs_floor",
+             "uncached_ratio": "site_hit_vs_uncached",
+             "how": "UpdateCacheMiddleware/FetchFromCacheMiddleware around the store's own view and templates"},
+    # The seed's page under the per-site cache: Vary: Cookie seen, and a CSRF cookie on every answer.
+    "site_seed": {"label": "Django's per-site cache, the seed's template", "server": "site",
+                  "page": "/bench/seed/uncached/products/{}/", "hit": None, "uncached": "seed_uncached",
+                  "floor_ratio": None, "uncached_ratio": None, "visitors_only": True,
+                  "how": "the per-site cache around the seed's page (cart count from the session, CSRF token)"},
+    "ours": {"label": "ours, Django alone", "server": "sqlite", "page": "/products/{}/",
+             "hit": "hit_db", "uncached": "uncached", "floor_ratio": "hit_db_vs_floor",
+             "uncached_ratio": "hit_db_vs_uncached",
+             "how": "@shared_page and SharedPageMiddleware (database cache), through Nginx"},
+    "ours_varnish": {"label": "ours through Varnish", "server": "sqlite", "page": "/products/{}/", "front": "varnish",
+                     "hit": "varnish_hit", "uncached": "uncached", "floor_ratio": "varnish_hit_vs_builtin",
+                     "uncached_ratio": "varnish_hit_vs_uncached",
+                     "how": "the same, behind Varnish with the project's VCL"},
+}
+SEED_VARIANTS = ("seed", "halfway", "site")
 
 
 def matrix_rows(slug, css_path):
-    """The rows: (id, label, group, server, front, path, headers, check, how the request travels)."""
+    """Return the rows of the throughput matrix, in the order of a round."""
+    return [Row(*row) for row in _layer_rows(slug, css_path)] + variant_rows(slug) + pageview_rows(slug)
+
+
+def variant_rows(slug):
+    """The seed's variants on their own stacks (bench/variants.py), hits and uncached renders."""
+    seed, halfway = f"/bench/seed/products/{slug}/", f"/bench/halfway/products/{slug}/"
+    return [
+        Row("seed_hit", "The seed's code: @cache_page HIT (startproject middleware)", "seed", "seed", "nginx", seed,
+            (), "render_hit", STACK),
+        Row("seed_uncached", "The seed's code: uncached render", "seed", "seed", "nginx",
+            f"/bench/seed/uncached/products/{slug}/", (), "uncached", STACK),
+        Row("halfway_hit", "Half-way: @cache_page HIT, count by Ajax, CSRF token in the page", "seed", "halfway",
+            "nginx", halfway, (), "render_hit", STACK),
+        Row("halfway_uncached", "Half-way: uncached render", "seed", "halfway", "nginx",
+            f"/bench/halfway/uncached/products/{slug}/", (), "uncached", STACK),
+        Row("site_hit", "Django's per-site cache HIT, the store's templates", "seed", "site", "nginx",
+            f"/bench/site/products/{slug}/", (), "render_hit", STACK),
+    ]
+
+
+def pageview_rows(slug):
+    """Page views as the page's script makes them: ours, the old badge, the half-way variant."""
+    product, halfway = f"/products/{slug}/", f"/bench/halfway/products/{slug}/"
+    return [
+        Row("pv_new", "Page view, new visitor (no cookie): the HTML, nothing else", "page-view", "sqlite", "varnish",
+            product, (), "varnish_hit", VARNISH, {"api": "", "cookies": False}),
+        Row("pv_cart", "Page view, visitor with a cart (hint cookie): the HTML, nothing else", "page-view", "sqlite",
+            "varnish", product, (), "varnish_hit", VARNISH, {"api": "", "cookies": True}),
+        Row("pv_old_new", "Old badge, new visitor: the HTML + GET /api/cart/ per view", "page-view", "sqlite",
+            "varnish", product, (), "varnish_hit", VARNISH_AND_API, {"api": API, "cookies": False}),
+        Row("pv_old_cart", "Old badge, visitor with a cart: the HTML + GET /api/cart/ per view", "page-view",
+            "sqlite", "varnish", product, (), "varnish_hit", VARNISH_AND_API, {"api": API, "cookies": True}),
+        Row("pv_halfway", "Half-way, visitor with a cart: its HTML + GET /api/cart/ per view", "page-view",
+            "halfway", "nginx", halfway, (), "render_hit", STACK, {"api": API, "cookies": True}),
+    ]
+
+
+def _layer_rows(slug, css_path):
+    """The layers' rows: (id, label, group, server, front, path, headers, check, how the request travels)."""
     product = f"/products/{slug}/"
     uncached = f"/bench/uncached/products/{slug}/"
     bare = "/bench/bare/"
@@ -246,6 +369,8 @@ def matrix_rows(slug, css_path):
         ("bare", "Bare Django request (trivial view)", "django", "sqlite", "nginx", bare, (), "bare", STACK),
         ("floor", "Django's floor: trivial view, no middleware at all", "django", "floor", "nginx", bare, (),
          "bare", STACK),
+        ("floor_page", "Django's floor answering the product page's bytes and headers, no middleware", "django",
+         "floor", "nginx", "/bench/floor/page/", (), "page_copy", STACK),
         ("hit_db_mr1000", "Django HIT: database cache, uWSGI with max-requests = 1000", "max-requests-1000",
          "mr1000", "nginx", product, (), "django_hit", STACK),
         ("uncached_mr1000", "Uncached product render, uWSGI with max-requests = 1000", "max-requests-1000",
@@ -279,9 +404,33 @@ def base_url(server, front):
     return server.url
 
 
-def check_row(url, headers, check):
+def count_renders(log, path):
+    """Count the renders of `path` in a BENCH_RENDER_LOG file."""
+    try:
+        return sum(1 for line in log.read_text().splitlines() if line == path)
+    except FileNotFoundError:
+        return 0
+
+
+def count_renders_of(log, paths):
+    """Count the renders of any of `paths` in a BENCH_RENDER_LOG file."""
+    wanted = set(paths)
+    try:
+        return sum(1 for line in log.read_text().splitlines() if line in wanted)
+    except FileNotFoundError:
+        return 0
+
+
+def check_row(url, headers, check, server=None):
     """GET the row's URL; return None if it answers as the row says, else what was wrong."""
     request_headers = dict(h.split(": ", 1) for h in headers)
+    if check == "render_hit":
+        # The variants mark no hit in a header: a hit is an answer the app did not render.
+        path = urllib.parse.urlsplit(url).path
+        before = count_renders(server.render_log, path)
+        status = http_get(url, request_headers)[0]
+        rendered = count_renders(server.render_log, path) - before
+        return f"status {status}" if status != 200 else (f"rendered {rendered} times" if rendered else None)
     if check == "varnish_builtin_hit":
         # urllib sends "Accept-Encoding: identity", which the builtin VCL does not normalise:
         # a copy of its own under Vary, stored by this first GET (wrk sends no such header).
@@ -300,45 +449,70 @@ def check_row(url, headers, check):
         return "answered from the Django cache"
     if check == "bare" and body != b"ok\n":
         return "unexpected body"
+    if check == "page_copy" and not body.startswith(b"<!doctype html>"):
+        return "not the page's copy"
     return None
 
 
-def run_matrix(rows, servers, plan, scripts, skipped):
+def run_matrix(rows, servers, plan, scripts, skipped, cookies_file=None):
     """Warm and check every row, then measure them in interleaved rounds."""
     results = {}
     active = []
-    for row_id, label, group, server_name, front, path, headers, check, travel in rows:
-        entry = {"label": label, "group": group, "server": server_name, "front": front, "path": path,
-                 "travel": travel, "headers": list(headers), "rounds": []}
-        results[row_id] = entry
-        if server_name in skipped:
-            entry["skipped"] = skipped[server_name]
-            progress(f"matrix: {row_id} skipped ({skipped[server_name][:80]})")
+    for row in rows:
+        entry = {"label": row.label, "group": row.group, "server": row.server, "front": row.front,
+                 "path": row.path, "travel": row.travel, "headers": list(row.headers), "rounds": []}
+        if row.pageview:
+            entry["pageview"] = row.pageview
+        results[row.id] = entry
+        if row.server in skipped:
+            entry["skipped"] = skipped[row.server]
+            progress(f"matrix: {row.id} skipped ({skipped[row.server][:80]})")
             continue
-        url = base_url(servers[server_name], front) + path
+        server = servers[row.server]
+        url = base_url(server, row.front) + row.path
         entry["url"] = url
-        load.run(url, plan["warmup"], scripts["done"], plan["connections"], plan["threads"], headers)
-        problem = next(filter(None, (check_row(url, headers, check) for _ in range(4))), None)
+        measure_row(row, url, server, plan["warmup"], plan, scripts, cookies_file)
+        problem = next(filter(None, (check_row(url, row.headers, row.check, server) for _ in range(4))), None)
         if problem:
             entry["check"] = problem
-            progress(f"matrix: warning: {row_id} after warm-up: {problem}")
-        status, answer_headers, body = http_get(url, dict(h.split(": ", 1) for h in headers))
+            progress(f"matrix: warning: {row.id} after warm-up: {problem}")
+        status, answer_headers, body = http_get(url, dict(h.split(": ", 1) for h in row.headers))
         entry["response_bytes"] = len(body)
-        active.append((row_id, url, headers))
+        active.append((row, url, server))
     progress(f"matrix: {len(active)} rows warmed; {plan['rounds']} rounds of {plan['seconds']} s each")
     for number in range(plan["rounds"]):
         order = active if number % 2 == 0 else active[::-1]
-        for row_id, url, headers in order:
-            figures = load.run(url, plan["seconds"], scripts["done"], plan["connections"], plan["threads"], headers)
+        for row, url, server in order:
+            figures = measure_row(row, url, server, plan["seconds"], plan, scripts, cookies_file)
             figures["round"] = number + 1
-            results[row_id]["rounds"].append(figures)
+            results[row.id]["rounds"].append(figures)
+            views = f"  {figures['views_per_s']:8.0f} views/s" if row.pageview else ""
             progress(
-                f"matrix round {number + 1}/{plan['rounds']}: {row_id:18} {figures['rps']:9.0f} req/s  "
-                f"p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}"
+                f"matrix round {number + 1}/{plan['rounds']}: {row.id:18} {figures['rps']:9.0f} req/s  "
+                f"p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}{views}"
             )
     for entry in results.values():
         summarise_rounds(entry)
     return results
+
+
+def measure_row(row, url, server, seconds, plan, scripts, cookies_file):
+    """Load one row for `seconds`; a page-view row also counts the requests that reached Django."""
+    if not row.pageview:
+        return load.run(url, seconds, scripts["done"], plan["connections"], plan["threads"], row.headers)
+    env = {"BENCH_PAGE": row.path, "BENCH_API": row.pageview["api"],
+           "BENCH_COOKIES": str(cookies_file) if row.pageview["cookies"] else ""}
+    access_log = server.log_dir / "nginx-access.log"
+    time.sleep(0.2)  # the previous row's last lines reach the log before this row's first
+    offset = access_log.stat().st_size
+    figures = load.run(url, seconds, scripts["pageview"], plan["connections"], plan["threads"], env=env)
+    time.sleep(0.2)  # Nginx writes a line once its answer is sent
+    counted = browser.django_requests(access_log, offset)
+    # The share of page views among the requests sent, applied to those answered.
+    share = figures["views"] / max(1, figures["views"] + figures["calls"])
+    figures.update(page_views=figures["requests"] * share, views_per_s=figures["rps"] * share,
+                   django=counted["django"], django_api=counted["api"], django_pages=counted["pages"])
+    return figures
 
 
 def summarise_rounds(entry):
@@ -351,6 +525,15 @@ def summarise_rounds(entry):
         entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
     entry["errors"] = sum(r["errors"] for r in rounds)
     entry["requests"] = sum(r["requests"] for r in rounds)
+    if "views_per_s" in rounds[0]:
+        values = [r["views_per_s"] for r in rounds]
+        entry["views_per_s"] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        entry["page_views"] = sum(r["page_views"] for r in rounds)
+        for key in ("django", "django_api", "django_pages", "views", "calls"):
+            entry[key] = sum(r[key] for r in rounds)
+        entry["requests_per_view"] = (entry["views"] + entry["calls"]) / entry["views"] if entry["views"] else None
+        # Per view sent, not per view answered: Nginx also logs the requests wrk left in flight.
+        entry["django_per_1000_views"] = 1000 * entry["django"] / entry["views"] if entry["views"] else None
 
 
 # Ratios of two rows, taken round by round (both rows ran minutes apart at most).
@@ -375,7 +558,44 @@ RATIOS = {
     "gunicorn_vs_uwsgi_hit": ("gunicorn_hit", "uwsgi_hit"),
     "gunicorn_vs_uwsgi_uncached": ("gunicorn_uncached", "uwsgi_uncached"),
     "uwsgi_hit_vs_uwsgi_uncached": ("uwsgi_hit", "uwsgi_uncached"),
+    # Every Django and Varnish row against its floor: the least that layer costs on this machine.
+    "varnish_hit_vs_builtin": ("varnish_hit", "varnish_builtin"),
+    "varnish_gzip_vs_builtin": ("varnish_hit_gzip", "varnish_builtin"),
+    "hit_db_vs_floor": ("hit_db", "floor"),
+    "hit_redis_vs_floor": ("hit_redis", "floor"),
+    "hit_memcached_vs_floor": ("hit_memcached", "floor"),
+    "hit_locmem_vs_floor": ("hit_locmem", "floor"),
+    "hit_mariadb_vs_floor": ("hit_mariadb", "floor"),
+    "bare_vs_floor": ("bare", "floor"),
+    # The floor answering a HIT's own bytes and headers: what the answer itself costs the servers.
+    "floor_page_vs_floor": ("floor_page", "floor"),
+    "hit_db_vs_floor_page": ("hit_db", "floor_page"),
+    "hit_redis_vs_floor_page": ("hit_redis", "floor_page"),
+    "hit_memcached_vs_floor_page": ("hit_memcached", "floor_page"),
+    "hit_locmem_vs_floor_page": ("hit_locmem", "floor_page"),
+    "uncached_vs_floor": ("uncached", "floor"),
+    # The seed's variants: against the floor, and against their own uncached render.
+    "seed_hit_vs_floor": ("seed_hit", "floor"),
+    "halfway_hit_vs_floor": ("halfway_hit", "floor"),
+    "site_hit_vs_floor": ("site_hit", "floor"),
+    "seed_hit_vs_seed_uncached": ("seed_hit", "seed_uncached"),
+    "halfway_hit_vs_halfway_uncached": ("halfway_hit", "halfway_uncached"),
+    "site_hit_vs_uncached": ("site_hit", "uncached"),
+    "varnish_hit_vs_uncached": ("varnish_hit", "uncached"),
+    # Page views per second (not requests) against the Varnish HIT, and ours against the old badge.
+    "pv_new_vs_varnish_hit": ("pv_new", "varnish_hit"),
+    "pv_cart_vs_varnish_hit": ("pv_cart", "varnish_hit"),
+    "pv_old_new_vs_varnish_hit": ("pv_old_new", "varnish_hit"),
+    "pv_old_cart_vs_varnish_hit": ("pv_old_cart", "varnish_hit"),
+    "pv_halfway_vs_varnish_hit": ("pv_halfway", "varnish_hit"),
+    "pv_new_vs_pv_old_new": ("pv_new", "pv_old_new"),
+    "pv_cart_vs_pv_old_cart": ("pv_cart", "pv_old_cart"),
 }
+
+
+def _rate(figures):
+    """Return a round's rate: page views per second for a page-view row, else requests per second."""
+    return figures.get("views_per_s", figures["rps"])
 
 
 def ratios(rows):
@@ -385,7 +605,7 @@ def ratios(rows):
         a, b = rows.get(top, {}).get("rounds"), rows.get(bottom, {}).get("rounds")
         if not a or not b:
             continue
-        by_round = [x["rps"] / y["rps"] for x, y in zip(a, b, strict=False) if y["rps"]]
+        by_round = [_rate(x) / _rate(y) for x, y in zip(a, b, strict=False) if _rate(y)]
         if by_round:
             out[name] = {"of": top, "to": bottom, "median": statistics.median(by_round),
                          "min": min(by_round), "max": max(by_round)}
@@ -425,15 +645,7 @@ def _json_line(answer, what):
 # ------------------------------------------------------------------------------------------------
 
 
-def count_renders(log, path):
-    """Count the renders of `path` in a BENCH_RENDER_LOG file."""
-    try:
-        return sum(1 for line in log.read_text().splitlines() if line == path)
-    except FileNotFoundError:
-        return 0
-
-
-def run_spike(stack, front, workers, path, log, plan, scripts):
+def run_spike(stack, front, workers, path, log, plan, scripts, variant=None):
     """Load one hot page from many connections; count the renders the app logged meanwhile."""
     url = (stack.varnish_url if front == "varnish" else stack.nginx_url) + path
     # The page is in the caches when the spike starts, as a hot page is: the renders counted
@@ -449,8 +661,11 @@ def run_spike(stack, front, workers, path, log, plan, scripts):
     # TTL windows from the storing of the warm copy to the last count: the most expiries the
     # page could have had in the run.
     windows = (time.monotonic() - began) / plan["spike_ttl"]
+    ours = variant is None
+    through = "Varnish" if front == "varnish" else "Django alone (Nginx -> uWSGI)"
     return {
-        "through": "Varnish" if front == "varnish" else "Django alone (Nginx -> uWSGI)",
+        "through": through if ours else f"{VARIANTS[variant]['label']} (Nginx -> uWSGI)",
+        "variant": ("ours_varnish" if front == "varnish" else "ours") if ours else variant,
         "front": front,
         "workers": workers,
         "ttl_s": plan["spike_ttl"],
@@ -463,7 +678,8 @@ def run_spike(stack, front, workers, path, log, plan, scripts):
         "renders": renders,
         "windows": windows,
         "renders_per_window": renders / windows,
-        "limit": 1.0 if front == "varnish" else 1.2,
+        # The seed's variants have no limit: they are shown beside ours.
+        "limit": (1.0 if front == "varnish" else 1.2) if ours else None,
     }
 
 
@@ -528,36 +744,54 @@ def run_costs(env, *args):
 
 
 def targets(result):
-    """Each target of issue 5 against its measured figure: met True/False, or None if not measured."""
-    r, out = result.get("ratios", {}), []
+    """Each target against its measured figure: met True/False, or None if not measured."""
+    r, rows, out = result.get("ratios", {}), result.get("rows", {}), []
 
-    def add(name, measured, met, goal, limit=None):
-        out.append({"target": name, "goal": goal, "measured": measured, "met": met, "limit": limit})
+    def add(name, measured, met, goal, beside=None):
+        out.append({"target": name, "goal": goal, "measured": measured, "met": met, "limit": beside})
 
-    def ratio(key, floor, name, limit_key=None, limit_label=""):
-        value = r.get(key, {}).get("median")
-        limit = r.get(limit_key, {}).get("median") if limit_key else None
+    def median(key):
+        return r.get(key, {}).get("median")
+
+    def ratio(key, floor, name, beside=None):
+        value = median(key)
         add(name, None if value is None else f"{value:.2f}x", None if value is None else value >= floor,
-            f">= {floor}x", None if limit is None else f"{limit:.2f}x {limit_label}")
+            f">= {floor}x", beside)
 
-    # The limits: what the same measure gives for the least each layer can do on this machine.
-    # A target above its limit cannot be met here by any code or VCL of ours.
+    def ratio_text(key, label):
+        value = median(key)
+        return None if value is None else f"{value:.2f}x {label}"
+
+    def rps_text(row_id):
+        rps = rows.get(row_id, {}).get("rps")
+        return f"{rps['median']:,.0f} req/s" if rps else None
+
+    def joined(*parts):
+        return "; ".join(p for p in parts if p) or None
+
+    # Beside a ratio target stands what bounds it: the same ratio for the floor of that layer (Varnish
+    # with nothing but its builtin VCL; Django answering `ok` with no middleware at all). A target
+    # above its floor cannot be met here by any code or VCL.
     varnish_floor = "(Varnish, builtin VCL only)"
     django_floor = "(Django, trivial view, no middleware)"
-    ratio("varnish_vs_ceiling", 0.7, "Varnish HIT vs the Nginx static ceiling", "varnish_builtin_vs_ceiling",
-          varnish_floor)
-    ratio("hit_db_vs_uncached", 6, "Django HIT, database cache, vs the uncached render", "floor_vs_uncached",
-          django_floor)
-    ratio("hit_redis_vs_uncached", 6, "Django HIT, Redis, vs the uncached render", "floor_vs_uncached",
-          django_floor)
-    ratio("hit_memcached_vs_uncached", 6, "Django HIT, memcached, vs the uncached render", "floor_vs_uncached",
-          django_floor)
-    ratio("hit_locmem_vs_uncached", 9, "Django HIT, locmem, vs the uncached render", "floor_vs_uncached",
-          django_floor)
-    for run in result.get("spike", []):
-        add(f"Renders per {run['ttl_s']} s window, {run['through']}, {run['workers']} workers",
-            f"{run['renders_per_window']:.2f} ({run['renders']} in {run['seconds']:.0f} s)",
-            run["renders_per_window"] <= run["limit"], f"<= {run['limit']}")
+    ratio("varnish_vs_ceiling", 0.7, "Varnish HIT vs the Nginx static ceiling",
+          ratio_text("varnish_builtin_vs_ceiling", varnish_floor))
+    for key, goal, name in (("db", 6, "database cache"), ("redis", 6, "Redis"), ("memcached", 6, "memcached"),
+                            ("locmem", 9, "locmem")):
+        ratio(f"hit_{key}_vs_uncached", goal, f"Django HIT, {name}, vs the uncached render",
+              ratio_text("floor_vs_uncached", django_floor))
+    # Every HIT against its own layer's floor, measured in the same rounds.
+    ratio("varnish_hit_vs_builtin", 0.9, "Varnish HIT through the project's VCL vs the builtin-VCL floor",
+          joined(rps_text("varnish_hit"), f"floor {rps_text('varnish_builtin')}"))
+    for key, goal, name in (("locmem", 0.9, "locmem"), ("db", 0.75, "database cache"), ("redis", 0.7, "Redis"),
+                            ("memcached", 0.7, "memcached")):
+        ratio(f"hit_{key}_vs_floor", goal, f"Django HIT, {name}, vs the Django floor",
+              joined(rps_text(f"hit_{key}"), f"floor {rps_text('floor')}",
+                     ratio_text(f"hit_{key}_vs_floor_page", "the floor answering the page's own bytes and headers"),
+                     ratio_text(f"hit_{key}_vs_uncached", "the uncached render")))
+    spike_targets(result, add)
+    visitor_targets(result, add)
+    pageview_targets(result, add, ratio, rps_text)
     ratio("css_nginx_vs_django", 10, "Static CSS: Nginx vs Django (WhiteNoise)")
     costs = result.get("costs", {}).get("pages", {})
     small, big = costs.get("small"), costs.get("big")
@@ -580,6 +814,59 @@ def targets(result):
             f"{run['growth'] * 100:+.1f}% ({run['warm_mib']:.0f} -> {run['end_mib']:.0f} MiB)",
             abs(run["growth"]) <= 0.10, "within 10%")
     return out
+
+
+def _renders_text(run):
+    return f"{run['renders_per_window']:.2f} ({run['renders']} in {run['seconds']:.0f} s)"
+
+
+def spike_targets(result, add):
+    """Ours renders per TTL window under the spike, with the seed's code at the same workers beside it."""
+    runs = result.get("spike", [])
+    seed = {run["workers"]: run for run in runs if run.get("variant") == "seed"}
+    for run in runs:
+        if run.get("limit") is None:
+            continue  # a variant of the seed's, shown beside ours
+        beside = seed.get(run["workers"])
+        add(f"Renders per {run['ttl_s']} s window, {run['through']}, {run['workers']} workers", _renders_text(run),
+            run["renders_per_window"] <= run["limit"], f"<= {run['limit']}",
+            beside and f"the seed's code, {beside['workers']} workers: {_renders_text(beside)}")
+
+
+def visitor_targets(result, add):
+    """Ours hit rate with many cookie-carrying visitors, and its leaks; the seed's code beside it."""
+    runs = result.get("visitors", {})
+    seed = runs.get("seed")
+    for key in ("ours", "ours_varnish"):
+        run = runs.get(key)
+        if not run:
+            continue
+        leaks = sum(run["leaks"].values())
+        add(f"Hit rate with {run['visitors']} visitors with cookies of their own, {run['label']}, and leaks",
+            f"{run['hit_rate'] * 100:.1f}% ({run['renders']} renders in {run['views']:,} views), {leaks} leaks",
+            run["hit_rate"] >= 0.99 and leaks == 0, ">= 99%, 0 leaks",
+            seed and f"the seed's code: {seed['hit_rate'] * 100:.1f}%, {sum(seed['leaks'].values()):,} leaks")
+
+
+def pageview_targets(result, add, ratio, rps_text):
+    """Page views as the browser makes them: their rate, and how many reach Django."""
+    rows = result.get("rows", {})
+    old = rows.get("pv_old_new", {}).get("views_per_s")
+    ratio("pv_new_vs_varnish_hit", 0.5, "Page views/s as a browser makes them, new visitors, vs the Varnish HIT",
+          "; ".join(filter(None, [rps_text("varnish_hit") and f"Varnish HIT {rps_text('varnish_hit')}",
+                                  old and f"old badge: {old['median']:,.0f} views/s"])))
+    for row_id, who in (("pv_new", "new visitors"), ("pv_cart", "visitors with a cart, browsing")):
+        row = rows.get(row_id, {})
+        if row.get("django_per_1000_views") is None:
+            add(f"Django requests per 1,000 page views, {who}", None, None, "0")
+            continue
+        old_row = rows.get(row_id.replace("pv_", "pv_old_"), {})
+        # A page's refresh once per TTL is a Django request too: it is per page, not per view.
+        add(f"Django requests per 1,000 page views, {who}",
+            f"{row['django_per_1000_views']:.3f} ({row['django_api']} to the API, {row['django_pages']} for pages, "
+            f"in {row['views']:,} views)", row["django_api"] == 0 and row["django_per_1000_views"] < 0.05,
+            "0", old_row.get("django_per_1000_views") is not None
+            and f"old badge: {old_row['django_per_1000_views']:,.0f}")
 
 
 def machine_info(memcached_version=None, mariadb_version=None):
@@ -709,6 +996,10 @@ class Bench:
                 else:
                     raise future.exception()
         self.slug, self.spike_slug = pick_slugs(self.main_db)
+        self.pages = pick_pages(self.main_db, (self.slug, self.spike_slug), self.plan)
+        self.sessions = create_visitors(base_env(self.sqlite_url(self.main_db)), self.plan["visitors"])
+        self.cookies_file = self.run_dir / "visitor-cookies.txt"
+        self.cookies_file.write_text("".join(v.cookie_header() + "\n" for v in visitors.make_visitors(self.sessions)))
         manifest = json.loads((ROOT / "staticfiles" / "staticfiles.json").read_text())
         self.css_path = manifest["paths"]["shop/store.css"]
         self.result["pages"] = {"product": f"/products/{self.slug}/", "spike": f"/products/{self.spike_slug}/",
@@ -737,11 +1028,20 @@ class Bench:
 
     def stack(self, name, database_url, processes=2, recycle=True, max_requests=None, **env):
         varnish_port, nginx_port = free_ports(2)
+        env = {"BENCH_CACHE_PREFIX": self.prefix, **env}
         return BenchStack(
             ROOT, self.run_dir / name, varnish_port=varnish_port, nginx_port=nginx_port, processes=processes,
-            env=base_env(database_url, BENCH_CACHE_PREFIX=self.prefix, **env), recycle=recycle,
-            max_requests=max_requests,
+            env=base_env(database_url, **env), recycle=recycle, max_requests=max_requests,
         )
+
+    def variant_stack(self, variant, name, processes=2, **env):
+        """A stack of one of the seed's variants: its own cache prefix and render log, the main catalog."""
+        return self.stack(name, self.sqlite_url(self.main_db), processes=processes, BENCH_VARIANT=variant,
+                          BENCH_CACHE_PREFIX=self.variant_prefix(name),
+                          BENCH_RENDER_LOG=self.run_dir / f"renders-{name}.log", **env)
+
+    def variant_prefix(self, name):
+        return f"{self.prefix}-{name}"
 
     def start_servers(self, servers, phase):
         for server in servers.values():
@@ -757,11 +1057,13 @@ class Bench:
     def step_matrix(self):
         sqlite = self.sqlite_url(self.main_db)
         servers = {
-            "sqlite": self.stack("sqlite", sqlite),
+            # Its render log counts the visitors' misses; an append per render, none per hit.
+            "sqlite": self.stack("sqlite", sqlite, BENCH_RENDER_LOG=self.run_dir / "renders-sqlite.log"),
             "redis": self.stack("redis", sqlite, CACHE_URL=REDIS_URL),
             "locmem": self.stack("locmem", sqlite, CACHE_URL="locmem://"),
             "mr1000": self.stack("mr1000", sqlite, max_requests=1000),
-            "floor": self.stack("floor", sqlite, CACHE_URL="locmem://", BENCH_NO_MIDDLEWARE=1),
+            "floor": self.stack("floor", sqlite, CACHE_URL="locmem://", BENCH_NO_MIDDLEWARE=1,
+                                BENCH_PAGE_COPY=self.run_dir / "page-copy.json"),
         }
         servers["varnish_builtin"] = BuiltinVarnish(self.run_dir / "varnish-builtin", free_ports(1)[0],
                                                     servers["sqlite"].nginx_port)
@@ -772,6 +1074,8 @@ class Bench:
             servers["mariadb"] = self.stack("mariadb", MARIADB_URL)
         for kind, port in zip(("uwsgi", "gunicorn"), free_ports(2), strict=True):
             servers[kind] = AppServer(kind, self.run_dir / f"{kind}.log", port, base_env(sqlite))
+        for variant in SEED_VARIANTS:
+            servers[variant] = self.variant_stack(variant, variant)
         skipped = self.start_servers(servers, "matrix")
         if "sqlite" in skipped:
             raise StackError(f"the main stack did not start: {skipped['sqlite']}")
@@ -781,19 +1085,88 @@ class Bench:
             skipped["mariadb"] = "MariaDB is not reachable"
         self.write_ceiling_file(servers["sqlite"])
         rows = matrix_rows(self.slug, self.css_path)
-        self.result["rows"] = run_matrix(rows, servers, self.plan, self.scripts, skipped)
+        self.result["rows"] = run_matrix(rows, servers, self.plan, self.scripts, skipped, self.cookies_file)
         self.result["ratios"] = ratios(self.result["rows"])
         self.result["respawns"] = {
             name: server.respawns() for name, server in servers.items() if isinstance(server, BenchStack)
         }
         progress(f"matrix: uWSGI workers respawned per stack: {self.result['respawns']}")
+        self.result["variants"] = VARIANTS
+        self.measure_visitors(servers, skipped)
+        self.measure_browser(servers["sqlite"])
         stop_all([server for name, server in servers.items() if name != "sqlite"])
         self.step_purge(servers["sqlite"])
         stop_quietly(servers["sqlite"])
 
+    def measure_visitors(self, servers, skipped):
+        """Every variant browsed by the same visitors: hit rate, cache entries created, leaks."""
+        plan = self.plan
+        progress(f"visitors: {plan['visitors']} visitors x {plan['visitor_pages']} pages, each with their own "
+                 "session, csrftoken, _ga and cart_hint cookies, per variant")
+        self.result["visitors"] = {}
+        for key, meta in VARIANTS.items():
+            if meta["server"] in skipped:
+                continue
+            try:
+                run = self.browse_variant(key, meta, servers[meta["server"]])
+            except Exception as error:  # noqa: BLE001 - recorded, the other variants go on
+                self.fail(f"visitors {key}", error)
+                continue
+            self.result["visitors"][key] = run
+            progress(f"visitors: {key:13} hit rate {run['hit_rate'] * 100:5.1f}% ({run['renders']} renders in "
+                     f"{run['views']:,} views, {run['seconds']} s), cache entries {run['entries']:,}, "
+                     f"leaks {run['leaks']}")
+
+    def browse_variant(self, key, meta, stack):
+        """Browse one variant's pages as every visitor; count its renders, entries and leaks."""
+        front = meta.get("front", "nginx")
+        # Ours through Varnish gets pages of its own: Django's cache already holds the first set.
+        slugs = self.pages["varnish" if front == "varnish" else "django"]
+        paths = [meta["page"].format(slug) for slug in slugs]
+        prefix = self.prefix if meta["server"] == "sqlite" else self.variant_prefix(meta["server"])
+        renders, rows = count_renders_of(stack.render_log, paths), self.cache_rows(prefix)
+        objects = stack.varnish_counter("MAIN.n_object") if front == "varnish" else None
+        tally = visitors.browse(base_url(stack, front), visitors.make_visitors(self.sessions), paths,
+                                self.plan["visitor_threads"])
+        time.sleep(0.3)  # a render still running writes its line when it ends
+        run = {**tally, "label": meta["label"], "visitors": len(self.sessions), "pages": len(paths),
+               "renders": count_renders_of(stack.render_log, paths) - renders,
+               "django_entries": self.cache_rows(prefix) - rows}
+        run["hit_rate"] = 1 - run["renders"] / run["views"] if run["views"] else 0.0
+        run["varnish_objects"] = None if objects is None else stack.varnish_counter("MAIN.n_object") - objects
+        run["entries"] = run["django_entries"] + (run["varnish_objects"] or 0)
+        return run
+
+    def cache_rows(self, prefix):
+        """Count the database cache's rows under one key prefix (the stacks on the main catalog share a table)."""
+        marker = f"{prefix}:"
+        with contextlib.closing(sqlite3.connect(self.main_db, timeout=20)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM shop_cache WHERE substr(cache_key, 1, ?) = ?",
+                                (len(marker), marker)).fetchone()[0]
+
+    def measure_browser(self, stack):
+        """Count what headless Chromium sends per page view of ours, through the stack's Varnish."""
+        if not browser.available():
+            self.result["notes"].append("Chromium or chromedriver is missing: the browser check was skipped")
+            return
+        paths = [f"/products/{slug}/" for slug in self.pages["browser"]]
+        for path in paths:  # every HTML a Varnish HIT: what reaches Django then is the script's
+            for headers in ({}, {"Accept-Encoding": "gzip"}):
+                http_get(stack.varnish_url + path, headers)
+        progress(f"browser: headless Chromium, {len(paths)} page views per visitor, three visitors")
+        try:
+            self.result["browser"] = browser.page_views(stack, paths, self.run_dir / "chromedriver.log")
+        except Exception as error:  # noqa: BLE001 - recorded, the run goes on
+            self.fail("browser", error)
+            return
+        found = self.result["browser"]
+        progress("browser: API requests: " + ", ".join(
+            f"{name} {found[name]['api']}/{found[name]['views']} views" for name in
+            ("new_visitor", "visitor_with_cart", "stale_hint")))
+
     def write_ceiling_file(self, stack):
         """Copy the product page, as Nginx gets it from Django, into a static file."""
-        status, _headers, body = http_get(f"{stack.nginx_url}/products/{self.slug}/")
+        status, headers, body = http_get(f"{stack.nginx_url}/products/{self.slug}/")
         if status != 200:
             raise StackError(f"/products/{self.slug}/ answered {status}")
         path = ROOT / "staticfiles" / CEILING_FILE
@@ -801,6 +1174,9 @@ class Bench:
         path.write_bytes(body)
         self.cleanup.callback(shutil.rmtree, path.parent, True)
         self.result["page_bytes"] = len(body)
+        # The same answer for the floor stack's /bench/floor/page/: Django's headers, not the servers'.
+        own = [(name, value) for name, value in headers.items() if name.lower() not in SERVER_HEADERS]
+        (self.run_dir / "page-copy.json").write_text(json.dumps({"body": body.decode(), "headers": own}))
 
     def step_purge(self, stack):
         progress(f"purge: {self.plan['purge_saves']} saves of /products/{self.slug}/, each until Varnish "
@@ -814,34 +1190,47 @@ class Bench:
 
     def step_spike(self):
         sqlite = self.sqlite_url(self.main_db)
-        path = f"/products/{self.spike_slug}/"
+        ttl = self.plan["spike_ttl"]
         stacks = {}
         for workers in (2, 8):
-            log = self.run_dir / f"renders-{workers}w.log"
-            stacks[workers] = (self.stack(f"spike{workers}", sqlite, processes=workers,
-                                          SHARED_PAGE_SECONDS=self.plan["spike_ttl"], BENCH_RENDER_LOG=log), log)
+            stacks[f"spike{workers}"] = self.stack(f"spike{workers}", sqlite, processes=workers,
+                                                   SHARED_PAGE_SECONDS=ttl,
+                                                   BENCH_RENDER_LOG=self.run_dir / f"renders-{workers}w.log")
+            # The seed's variants with the same TTL: "6 renders a minute" tested as stated.
+            for variant in SEED_VARIANTS:
+                stacks[f"{variant}{workers}"] = self.variant_stack(variant, f"spike-{variant}{workers}",
+                                                                   processes=workers, BENCH_SEED_SECONDS=ttl)
         # The big catalog is seeded meanwhile: the spikes count renders, which the lock bounds
         # whatever the CPU left to each render; no figure of this step is a speed.
         seed = self.start_big_seed()
-        failures = self.start_servers({f"spike{w}": s for w, (s, _) in stacks.items()}, "spike")
+        failures = self.start_servers(stacks, "spike")
         self.result["spike"] = []
-        for workers, (stack, log) in stacks.items():
-            if f"spike{workers}" in failures:
-                self.fail(f"spike with {workers} workers", failures[f"spike{workers}"])
-                continue
-            for front in ("varnish", "nginx"):
-                progress(f"spike: {self.plan['spike_seconds']} s, {self.plan['spike_connections']} connections, "
-                         f"through {front}, {workers} uWSGI workers, TTL {self.plan['spike_ttl']} s")
-                try:
-                    run = run_spike(stack, front, workers, path, log, self.plan, self.scripts)
-                except Exception as error:  # noqa: BLE001
-                    self.fail(f"spike {front} {workers}", error)
+        for workers in (2, 8):
+            runs = [(None, f"spike{workers}", "varnish"), (None, f"spike{workers}", "nginx")]
+            runs += [(variant, f"{variant}{workers}", "nginx") for variant in SEED_VARIANTS]
+            for variant, name, front in runs:
+                if name in failures:
+                    self.fail(f"spike {name}", failures[name])
                     continue
-                self.result["spike"].append(run)
-                progress(f"spike: {run['requests']:,} requests, {run['renders']} renders = "
-                         f"{run['renders_per_window']:.2f} per window (limit {run['limit']})")
-            stop_quietly(stack)
+                self.spike_once(stacks[name], front, workers, variant)
+            for name in {name for _, name, _ in runs}:
+                stop_quietly(stacks[name])
         self.finish_big_seed(seed)
+
+    def spike_once(self, stack, front, workers, variant):
+        """One spike run; its figures go to the result, a failure to the errors."""
+        page = VARIANTS[variant]["page"] if variant else "/products/{}/"
+        path = page.format(self.spike_slug)
+        progress(f"spike: {self.plan['spike_seconds']} s, {self.plan['spike_connections']} connections, "
+                 f"{variant or 'ours'} through {front}, {workers} uWSGI workers, TTL {self.plan['spike_ttl']} s")
+        try:
+            run = run_spike(stack, front, workers, path, stack.render_log, self.plan, self.scripts, variant)
+        except Exception as error:  # noqa: BLE001
+            self.fail(f"spike {variant or 'ours'} {front} {workers}", error)
+            return
+        self.result["spike"].append(run)
+        progress(f"spike: {run['requests']:,} requests, {run['renders']} renders = "
+                 f"{run['renders_per_window']:.2f} per window (limit {run['limit']})")
 
     def start_big_seed(self):
         env = base_env(self.sqlite_url(self.big_db), CACHE_URL="dummycache://")
@@ -914,6 +1303,7 @@ class Bench:
                                                for n, p in pages.items()))
             except Exception as error:  # noqa: BLE001
                 self.fail(f"costs {key}", error)
+        self.hitpath_costs(costs)
         for label, max_entries in (("Django's default", 300), ("config/settings.py", None)):
             extra = {"CACHE_URL": "dbcache://bench_cull_cache", "SHARED_PAGE_SECONDS": 3600}
             if max_entries:
@@ -927,6 +1317,29 @@ class Bench:
                 progress(f"costs: hit rate on the second visit {run['hit_rate'] * 100:.0f}%, {run['rows']} rows")
             except Exception as error:  # noqa: BLE001
                 self.fail(f"culling {label}", error)
+
+    def hitpath_costs(self, costs):
+        """Django's own time per request, in-process: the floor, and a HIT per backend with its cache share."""
+        product = f"/products/{self.slug}/"
+        cases = [("floor", "/bench/bare/", {"CACHE_URL": "locmem://", "BENCH_NO_MIDDLEWARE": 1}),
+                 ("bare", "/bench/bare/", {"CACHE_URL": "locmem://"}),
+                 ("hit_locmem", product, {"CACHE_URL": "locmem://"}),
+                 ("hit_db", product, {}),
+                 ("hit_redis", product, {"CACHE_URL": REDIS_URL})]
+        if self.memcached:
+            cases.append(("hit_memcached", product, {"CACHE_URL": f"pymemcache://127.0.0.1:{self.memcached.port}"}))
+        costs["hitpath"] = {}
+        progress("costs: Django's time per request in-process (WSGI handler, no server): the floor and each HIT")
+        for name, path, extra in cases:
+            # The main catalog and its cache table; a prefix of its own keeps these entries apart.
+            env = base_env(self.sqlite_url(self.main_db), BENCH_CACHE_PREFIX=f"{self.prefix}-hitpath", **extra)
+            try:
+                costs["hitpath"][name] = run_costs(env, "hitpath", "--path", path, "--requests",
+                                                   str(self.plan["hitpath_requests"]))
+            except Exception as error:  # noqa: BLE001 - recorded, the others go on
+                self.fail(f"hitpath {name}", error)
+        progress("costs: " + ", ".join(f"{n} {c['us_per_request']:.0f} us ({c['cache_us_per_request']:.0f} in the "
+                                       "cache)" for n, c in costs["hitpath"].items()))
 
     def fail(self, step, error):
         message = f"{step}: {str(error).strip()[-1500:]}"

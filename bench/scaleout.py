@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scale-out figures: the same traffic through one Varnish to 1, 2 and 3 app nodes (issue 7).
+"""Scale-out figures: the same traffic through one Varnish to 1, 2 and 3 app nodes (scaling out).
 
     .venv/bin/python bench/scaleout.py [--quick] [--out results/scaleout-DATE.json]
 

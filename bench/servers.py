@@ -13,16 +13,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy"))
+from deploy.stack import SBIN_PATH, Stack, StackError
 
-from stack import Stack, StackError  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["AppServer", "BenchStack", "BuiltinVarnish", "Memcached", "StackError", "free_ports", "http_get"]
 
@@ -86,6 +84,8 @@ class BenchStack(Stack):
         super().__init__(*args, **kwargs)
         self.recycle = recycle
         self.max_requests = max_requests
+        # Where the app logs its renders (bench/app.py), when the environment asks it to.
+        self.render_log = Path(self.env["BENCH_RENDER_LOG"]) if self.env.get("BENCH_RENDER_LOG") else None
 
     def render(self):
         super().render()
@@ -115,6 +115,17 @@ class BenchStack(Stack):
         """Return how many workers uWSGI started after the first ones (max-requests, reload-on-rss)."""
         loads = sum(count_app_loads(log) for log in self.log_dir.rglob("uwsgi.log"))
         return loads - self.processes * getattr(self, "nodes", 1)
+
+    def varnish_counter(self, name):
+        """Return one of this stack's Varnish counters, e.g. MAIN.n_object (varnishstat -1)."""
+        varnishstat = shutil.which("varnishstat", path=SBIN_PATH) or "varnishstat"
+        answer = subprocess.run([varnishstat, "-n", str(self.run_dir / "varnish"), "-1", "-f", name],
+                                capture_output=True, text=True, timeout=10)
+        for line in answer.stdout.splitlines():
+            parts = line.split()
+            if parts and parts[0] == name:
+                return int(parts[1])
+        raise StackError(f"varnishstat has no {name}: {answer.stdout[-300:]}{answer.stderr[-300:]}")
 
     def worker_rss_kib(self):
         """Return the resident memory of each uWSGI worker (KiB), from /proc."""

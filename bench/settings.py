@@ -1,22 +1,38 @@
-"""Settings for the servers the benchmark starts: the store's own, plus three bench-only things.
+"""Settings for the servers the benchmark starts: the store's own, plus bench-only things.
 
     ROOT_URLCONF      bench.urls: the store's URLs unchanged, then /bench/... rows that the store
-                      has no URL for (a trivial view, the product view without its cache)
+                      has no URL for (a trivial view, the product view without its cache, the
+                      seed's variants of bench/variants.py)
     WhiteNoise        serves STATIC_ROOT at /django-static/, so "Django serves the CSS" can be
                       measured through the same Nginx as "Nginx serves the CSS" (/static/)
     BENCH_RENDER_LOG  when set, a context processor appends the path of every template render to
-                      this file: the spike's render counter (one short append per render, none
-                      per cache hit)
+                      this file: the render counter of the spike and of the visitors (one short
+                      append per render, none per cache hit)
+    BENCH_VARIANT     seed or halfway: `django-admin startproject`'s middleware instead of the
+                      store's; site: the store's with Django's per-site cache around it and without
+                      pagecache's middleware (bench/variants.py)
+    BENCH_SEED_SECONDS  the lifetime of the variants' caches (`@cache_page`, the per-site cache)
 
 Everything else, the middleware the hits run through included, is config.settings as shipped.
 """
 
+import ast
+import copy
 import os
+import re
+from pathlib import Path
+
+import django
 
 from config.settings import *  # noqa: F403
 from config.settings import MIDDLEWARE, TEMPLATES, env
 
 ROOT_URLCONF = "bench.urls"
+
+# A copy: config.settings' own lists stay as shipped in a process that imports both.
+TEMPLATES = copy.deepcopy(TEMPLATES)
+# The variants' own templates (bench/templates/bench/), found before nothing of the store's.
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], Path(__file__).resolve().parent / "templates"]
 
 # First, as WhiteNoise asks: a request for another prefix costs it one dict lookup.
 # https://whitenoise.readthedocs.io/en/stable/django.html
@@ -30,6 +46,36 @@ if os.environ.get("BENCH_RENDER_LOG"):
 # their own keeps their pages apart (django-environ drops `?key_prefix=` for redis:// URLs).
 if env.str("BENCH_CACHE_PREFIX", default=""):
     CACHES["default"]["KEY_PREFIX"] = env.str("BENCH_CACHE_PREFIX")  # noqa: F405
+
+# The seed's variants (bench/variants.py): each runs in a stack of its own.
+UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"
+FETCH_FROM_CACHE = "django.middleware.cache.FetchFromCacheMiddleware"
+SHARED_PAGE = "pagecache.middleware.SharedPageMiddleware"
+
+
+def startproject_middleware():
+    """Return the MIDDLEWARE that `django-admin startproject` writes, read from Django's own template."""
+    template = Path(django.__file__).parent / "conf" / "project_template" / "project_name" / "settings.py-tpl"
+    found = re.search(r"^MIDDLEWARE = (\[.*?\])", template.read_text(), re.MULTILINE | re.DOTALL)
+    return ast.literal_eval(found.group(1))
+
+
+def site_cache_middleware(store_middleware):
+    """Return the store's middleware as Django's per-site cache wants it, without pagecache's."""
+    # Django's documented order: Update first (last on the way out), Fetch last (the hit check).
+    return [UPDATE_CACHE, *(m for m in store_middleware if m != SHARED_PAGE), FETCH_FROM_CACHE]
+
+
+BENCH_SEED_SECONDS = env.int("BENCH_SEED_SECONDS", default=60 * 60)
+BENCH_VARIANT = env.str("BENCH_VARIANT", default="")
+if BENCH_VARIANT in ("seed", "halfway"):
+    MIDDLEWARE = startproject_middleware()
+elif BENCH_VARIANT == "site":
+    MIDDLEWARE = site_cache_middleware(MIDDLEWARE)
+    CACHE_MIDDLEWARE_SECONDS = BENCH_SEED_SECONDS
+    CACHE_MIDDLEWARE_KEY_PREFIX = "site"
+elif BENCH_VARIANT:
+    raise ValueError(f"BENCH_VARIANT={BENCH_VARIANT!r}: seed, halfway or site")
 
 # The framework's floor: with BENCH_NO_MIDDLEWARE=1 a stack runs no middleware at all, so its
 # /bench/bare/ row is the least any Django-served answer can cost on this machine.
