@@ -93,6 +93,15 @@ def targets_table(result):
     return "\n".join(lines)
 
 
+def _git_line(result):
+    """Return ", commit abc1234" and how many tracked files the working tree had changed, if known."""
+    git = result.get("git") or {}
+    if not git.get("commit"):
+        return ""
+    changed = git.get("changed_files")
+    return f", commit {git['commit']}" + (f" with {changed} tracked files changed in the working tree" * bool(changed))
+
+
 def _machine_line(result):
     m = result.get("machine", {})
     p = m.get("packages", {})
@@ -409,7 +418,7 @@ def markdown(result, chart_name=None):
         "# Benchmark: what each layer buys",
         "",
         f"`make bench`{' (quick mode: a pipeline check, not figures to quote)' if result.get('quick') else ''}, "
-        f"{result['date']}, {minutes:.1f} minutes. {_machine_line(result)}",
+        f"{result['date']}, {minutes:.1f} minutes{_git_line(result)}. {_machine_line(result)}",
         "",
     ]
     if chart_name:

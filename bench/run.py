@@ -906,6 +906,18 @@ def machine_info(memcached_version=None, mariadb_version=None):
     return info
 
 
+def git_state():
+    """Return the commit measured and how many files of the working tree differ from it."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None,
+            "changed_files": len(git("status", "--porcelain", "--untracked-files=no").splitlines())}
+
+
 def _package_version(name):
     try:
         return importlib.metadata.version(name)
@@ -1006,6 +1018,7 @@ class Bench:
                                 "css": f"/static/{self.css_path}"}
         self.start_memcached()
         self.result["machine"] = machine_info(self.memcached and self.memcached.version(), self.mariadb_version)
+        self.result["git"] = git_state()
 
     def prepare_mariadb(self):
         self.mariadb_version = reset_mariadb(MARIADB_URL)
