@@ -83,6 +83,9 @@ MIDDLEWARE = [
     "shop.middleware.DatabaseUnavailableMiddleware",
 ]
 
+# Django's login rules, except that the demo's public account opens only in the demo (shop/auth.py).
+AUTHENTICATION_BACKENDS = ["shop.auth.StoreBackend"]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

@@ -114,7 +114,9 @@ def test_production_refuses_to_make_the_account(production_database):
 def test_production_shuts_an_account_a_demo_left_in_its_database(production_database):
     made = _manage(production_database, "ensure_demo_admin", demo=True)
     assert made.returncode == 0, made.stderr
-    assert "logs in: True" in _manage(production_database, "shell", "-c", LOGS_IN).stdout
+    assert "logs in: True" in _manage(production_database, "shell", "-c", LOGS_IN, demo=True).stdout
+    # Outside the demo it never opens, even before anyone shuts it (shop/auth.py).
+    assert "logs in: False" in _manage(production_database, "shell", "-c", LOGS_IN).stdout
     refused = _manage(production_database, "ensure_demo_admin")
     assert refused.returncode != 0
     assert "has been deactivated" in refused.stderr
