@@ -2,6 +2,10 @@
 
 import pytest
 
+# The real servers' fixtures (the stack, the throwaway fault stacks), shared by tests/stack and
+# tests/browser: registered once here, so each session fixture is made once per run.
+pytest_plugins = ["tests.stack.fixtures", "tests.stack.throwaway"]
+
 
 @pytest.fixture(autouse=True)
 def _empty_cache(request):

@@ -1,6 +1,6 @@
 """Stack tests: the store through the real Varnish, Nginx and uWSGI (tests/stack/fixtures.py)."""
 
-from tests.stack.fixtures import TIMINGS, catalog, short_ttl_stack, stack  # noqa: F401
+from tests.stack.fixtures import TIMINGS
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,6 +1,6 @@
 """The real stack under test: Varnish -> Nginx -> uWSGI -> Django, started from deploy/ by deploy/stack.py.
 
-Imported by tests/stack/conftest.py and tests/browser/conftest.py. The main stack (`stack`) gets
+Registered once for the whole run by the root conftest.py (`pytest_plugins`). The main stack (`stack`) gets
 a run folder in /tmp, ports of its own (so a developer's `make stack` on 6081/8081 keeps
 running) and a fresh database: `shop_stack` on the MySQL server of DATABASE_URL, or SQLite in
 the run folder, with 60 demo products and an admin user. `short_ttl_stack` is a second set of
@@ -34,11 +34,6 @@ ADMIN_USERNAME = "stack-admin"
 ADMIN_PASSWORD = "stack-admin-password-1"
 DEMO_PRODUCTS = 60
 
-# Made once, whichever conftest's copy of a fixture runs first: the browser and stack folders
-# each import the fixtures, and pytest keeps a session fixture's value per folder, so it would
-# otherwise start one stack per folder (on the same ports) and hand out each product twice.
-_RUNNING = {}
-_CATALOGS = {}
 # Seconds each stack took to prepare its database (None: it shares one) and to start its servers.
 TIMINGS = {}
 
@@ -80,9 +75,7 @@ def short_session_stack(request):
 @pytest.fixture(scope="session")
 def catalog(stack):
     """The in-stock products of the main stack, handed out so that no two tests share one."""
-    if stack.run_dir not in _CATALOGS:
-        _CATALOGS[stack.run_dir] = Catalog(stack)
-    return _CATALOGS[stack.run_dir]
+    return Catalog(stack)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,10 +84,9 @@ def catalog(stack):
 
 
 def _shared_stack(request, name, varnish_port, nginx_port, database_url=None, **settings):
-    if name not in _RUNNING:
-        _RUNNING[name] = _start_stack(name, varnish_port, nginx_port, database_url, settings)
-        request.addfinalizer(lambda: _stop_stack(request.session, name))
-    return _RUNNING[name]
+    stack = _start_stack(name, varnish_port, nginx_port, database_url, settings)
+    request.addfinalizer(lambda: stop_and_keep_logs(request.session, name, stack))
+    return stack
 
 
 def _start_stack(name, varnish_port, nginx_port, database_url, settings):
@@ -148,10 +140,6 @@ def _prepare_database(stack):
             done.result()
 
 
-def _stop_stack(session, name):
-    stop_and_keep_logs(session, name, _RUNNING.pop(name))
-
-
 def stop_and_keep_logs(session, name, stack):
     """Stop a stack by PID; after a failed test keep its logs in test-artifacts/, then clean up."""
     try:
@@ -200,6 +188,12 @@ def http_session():
     session = requests.Session()
     session.trust_env = False
     return session
+
+
+def varnish_hit(http, url):
+    """GET `url`; return the response if Varnish answered it from its cache, else None."""
+    response = http.get(url, timeout=10)
+    return response if response.headers.get("X-Cache") == "HIT" else None
 
 
 def wait_until(check, timeout, what, step=0.2):

@@ -15,7 +15,6 @@ import pytest
 
 from tests.stack.edge import get, raw
 from tests.stack.fixtures import http_session, wait_until
-from tests.stack.throwaway import fault_stack_fixture  # noqa: F401
 
 pytestmark = pytest.mark.stack
 

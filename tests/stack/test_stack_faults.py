@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.stack.fixtures import backend_health, http_session, stylesheet_path, wait_until, wait_until_healthy
+from tests.stack.fixtures import (
+    backend_health,
+    http_session,
+    stylesheet_path,
+    varnish_hit,
+    wait_until,
+    wait_until_healthy,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -137,11 +144,6 @@ def _product_paths(stack, count):
     return paths[:count]
 
 
-def _hit(http, url):
-    response = http.get(url)
-    return response if response.headers["X-Cache"] == "HIT" else None
-
-
 def test_while_uwsgi_is_down_varnish_and_nginx_serve_what_they_have_then_recover(short_ttl_stack):
     stack = short_ttl_stack
     http = http_session()
@@ -150,7 +152,8 @@ def test_while_uwsgi_is_down_varnish_and_nginx_serve_what_they_have_then_recover
     ttl = int(re.search(r"s-maxage=(\d+)", http.get(stack.url(warm[0])).headers["Cache-Control"]).group(1))
     assert ttl == 3
     bodies = {
-        path: wait_until(lambda path=path: _hit(http, stack.url(path)), 5, f"{path} cached").content for path in warm
+        path: wait_until(lambda path=path: varnish_hit(http, stack.url(path)), 5, f"{path} cached").content
+        for path in warm
     }
 
     served, health = [], set()

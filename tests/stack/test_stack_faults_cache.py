@@ -8,7 +8,7 @@ logged and swallowed (pagecache/store.py), never a 500.
 import pytest
 
 from tests.stack.fixtures import http_session
-from tests.stack.throwaway import Shopper, fault_stack_fixture, sqlite_stack_fixture, wait_until_serving  # noqa: F401
+from tests.stack.throwaway import Shopper, wait_until_serving
 
 pytestmark = pytest.mark.stack
 

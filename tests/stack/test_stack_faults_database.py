@@ -11,17 +11,12 @@ import time
 
 import pytest
 
-from tests.stack.fixtures import backend_health, http_session, wait_until
-from tests.stack.throwaway import Shopper, fault_stack_fixture, wait_until_serving  # noqa: F401
+from tests.stack.fixtures import backend_health, http_session, varnish_hit, wait_until
+from tests.stack.throwaway import Shopper, wait_until_serving
 
 pytestmark = pytest.mark.stack
 
 SECRETS = ("Traceback", "OperationalError", "MySQLdb", 'File "')
-
-
-def _hit(http, url):
-    response = http.get(url, timeout=10)
-    return response if response.headers.get("X-Cache") == "HIT" else None
 
 
 def _assert_unavailable_page(response):
@@ -47,7 +42,7 @@ def test_database_down_serves_cached_pages_and_clean_503s_then_recovers_without_
     warm = [stack.url(f"/products/{slug}/") for slug in (warm_a, warm_b)]
     shopper = Shopper(stack).start()
     shopper.add(in_cart, 2)
-    bodies = {url: wait_until(lambda url=url: _hit(http, url), 5, f"{url} cached").content for url in warm}
+    bodies = {url: wait_until(lambda url=url: varnish_hit(http, url), 5, f"{url} cached").content for url in warm}
 
     served = []
 

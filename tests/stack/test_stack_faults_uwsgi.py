@@ -10,7 +10,7 @@ headers, JSON on the API, and are never stored; /healthz keeps telling the probe
 import pytest
 
 from tests.stack.fixtures import backend_health, http_session, wait_until
-from tests.stack.throwaway import Shopper, fault_stack_fixture, wait_until_serving  # noqa: F401
+from tests.stack.throwaway import Shopper, wait_until_serving
 
 pytestmark = pytest.mark.stack
 

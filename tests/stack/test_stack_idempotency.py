@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper, fault_stack_fixture, wait_until_serving  # noqa: F401
+from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper, wait_until_serving
 
 pytestmark = pytest.mark.stack
 

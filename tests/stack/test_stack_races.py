@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.stack.throwaway import Shopper, fault_stack_fixture, sqlite_stack_fixture  # noqa: F401
+from tests.stack.throwaway import Shopper
 
 pytestmark = pytest.mark.stack
 

@@ -33,12 +33,8 @@ from deploy.stack import Stack
 from tests.stack.fixtures import ROOT, http_session, stop_and_keep_logs, wait_until
 
 DEMO_PRODUCTS = 24
-# Seconds uWSGI gives a request before it kills the worker (production: 30, deploy/uwsgi/shop.ini).
+# Seconds uWSGI gives a request before it kills the worker (production: 8, deploy/uwsgi/shop.ini).
 HARAKIRI_SECONDS = 3
-
-# Built once per session, whichever test module asks first (each module imports the fixtures,
-# and pytest would otherwise make one per module).
-_RUNNING = {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,23 +45,19 @@ _RUNNING = {}
 @pytest.fixture(scope="session", name="fault_stack")
 def fault_stack_fixture(request):
     """A stack on a MariaDB and a Redis that tests may kill; see the module docstring."""
-    if "fault" not in _RUNNING:
-        _RUNNING["fault"] = _start_fault_stack(request)
-    return _RUNNING["fault"]
+    return _start_fault_stack(request)
 
 
 @pytest.fixture(scope="session", name="sqlite_stack")
 def sqlite_stack_fixture(request):
     """A stack on a SQLite file, with 4 uWSGI workers."""
-    if "sqlite" not in _RUNNING:
-        run_dir = _run_dir("sqlite")
-        # The default cache (the database table), whatever CACHE_URL the test run has.
-        env = {"DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}", "CACHE_URL": "dbcache://shop_cache"}
-        stack = TunedStack(ROOT, run_dir=run_dir, varnish_port=36082, nginx_port=38082, processes=4, env=_env(env))
-        request.addfinalizer(lambda: _stop(request.session, "sqlite", stack))
-        _start(stack)
-        _RUNNING["sqlite"] = stack
-    return _RUNNING["sqlite"]
+    run_dir = _run_dir("sqlite")
+    # The default cache (the database table), whatever CACHE_URL the test run has.
+    env = {"DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}", "CACHE_URL": "dbcache://shop_cache"}
+    stack = TunedStack(ROOT, run_dir=run_dir, varnish_port=36082, nginx_port=38082, processes=4, env=_env(env))
+    request.addfinalizer(lambda: _stop(request.session, "sqlite", stack))
+    _start(stack)
+    return stack
 
 
 def _start_fault_stack(request):
