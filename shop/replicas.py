@@ -13,7 +13,6 @@ import contextvars
 import logging
 import threading
 import time
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
@@ -81,16 +80,6 @@ def replica_settle_seconds():
     return settings.REPLICA_MAX_LAG_SECONDS + 2 * settings.REPLICA_CHECK_SECONDS
 
 
-@contextmanager
-def catalog_reads_from_replica():
-    """Within this block, catalog reads may go to the replica (used by shared_page)."""
-    token = _replica_reads_allowed.set(True)
-    try:
-        yield
-    finally:
-        _replica_reads_allowed.reset(token)
-
-
 class _ReplicaHealth:
     """Remember, for a few seconds, whether the replica may be read."""
 
@@ -111,10 +100,6 @@ class _ReplicaHealth:
                 logger.warning("replica is now %s", "in use" if usable else "skipped: reading from the primary")
             self._usable = usable
         return usable
-
-    def forget(self):
-        with self._lock:
-            self._checked_at = float("-inf")
 
     def mark_down(self):
         """Skip the replica until the next check is due: a read from it just failed."""
