@@ -6,7 +6,7 @@ large share of a hit. Two of Django's backends do more than they must:
 `DatabaseCache` (the default, for a `dbcache://` CACHE_URL). Django's `get_many` rebuilds the same
 things on every call: its SQL statement, a `DateTimeField` (whose constructor alone costs more
 than the SQLite query it serves) and that field's converters. With SQLite that Python was about
-half of a cache hit in-process (150 µs of 360 µs). This subclass builds the statement and the
+half of a cache hit in-process (docs/benchmarks.md). This subclass builds the statement and the
 converters once per database connection and keeps everything else: the same table, the same
 row format (the value is a base64 pickle, `expires` a datetime), the same key rules and the same
 removal of the expired rows it finds. Writes (`set`, `add`, culling) and `createcachetable` are
