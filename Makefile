@@ -81,3 +81,4 @@ clean:
 
 include deploy/stack.mk
 include bench/bench.mk
+include e2e/e2e.mk
