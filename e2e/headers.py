@@ -103,26 +103,31 @@ def edge_signal(response, earlier=None):
     return CacheSignal("", False, "no X-Cache, CF-Cache-Status, cache entry in Server-Timing, or Age")
 
 
-_HIT = re.compile(r"\bhit\b", re.IGNORECASE)
-_MISS = re.compile(r"\b(miss|pass|bypass|expired|dynamic)\b", re.IGNORECASE)
+# Server-Timing entries written by an edge cache (not by the app: `django;desc=HIT` is Django's cache).
+_EDGE_NAMES = re.compile(r"cache|hit|cdn|edge|varnish|fastly|akamai|cloudfront", re.IGNORECASE)
+_FROM_CACHE = re.compile(r"\b(hit|grace|stale)\b", re.IGNORECASE)
+_NOT_FROM_CACHE = re.compile(r"\b(miss|pass|bypass|expired|dynamic)\b", re.IGNORECASE)
 
 
 def server_timing_hit(value):
-    """Return True or False from a cache entry of a Server-Timing header, None without one.
+    """Return True or False from the outermost edge entry of a Server-Timing header, None without one.
 
-    Entries such as `cdn-cache; desc=HIT` (Akamai), `hit-state;desc=HIT` (Fastly) or `cdn-cache-hit`.
+    Entries such as `varnish;desc="HIT"` (this stack), `cdn-cache; desc=HIT` (Akamai),
+    `hit-state;desc=HIT` (Fastly) or `cdn-cache-hit`. Each layer appends its own, so the last
+    entry that says hit or miss is the cache closest to the client.
     """
+    verdict = None
     for entry in value.split(","):
         name, _, params = entry.strip().partition(";")
-        desc = re.search(r"desc=\"?([^;\"]*)", params)
-        words = f"{name.replace('-', ' ').replace('_', ' ')} {desc.group(1) if desc else ''}"
-        if "cache" not in name.lower() and "hit" not in name.lower():
+        if not _EDGE_NAMES.search(name):
             continue
-        if _MISS.search(words):
-            return False
-        if _HIT.search(words):
-            return True
-    return None
+        desc = re.search(r'desc="?([^;"]*)', params)
+        words = f"{re.sub(r'[-_]', ' ', name)} {desc.group(1) if desc else ''}"
+        if _NOT_FROM_CACHE.search(words):
+            verdict = False
+        elif _FROM_CACHE.search(words):
+            verdict = True
+    return verdict
 
 
 def from_cache(response):

@@ -139,6 +139,17 @@ def self_signed_certificate(folder):
     return str(cert), str(key)
 
 
+class HidingEdge(PassThroughEdge):
+    """Drops some headers from every answer, as a CDN that does not pass Varnish's X-Cache on."""
+
+    def __init__(self, upstream_port, hidden):
+        super().__init__(upstream_port)
+        self.hidden = {name.lower() for name in hidden}
+
+    def rewrite(self, path, answer):
+        return replace(answer, headers=tuple((k, v) for k, v in answer.headers if k.lower() not in self.hidden))
+
+
 class CookieLeakingEdge(PassThroughEdge):
     """(a) Adds a Set-Cookie and Vary: Cookie to shared pages, as a session-reading middleware would."""
 

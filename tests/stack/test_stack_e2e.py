@@ -21,6 +21,7 @@ from e2e.urls import BaseUrl, UsageError
 from tests.stack.broken_edges import (
     BasePathEdge,
     CookieLeakingEdge,
+    HidingEdge,
     MutableStaticEdge,
     PassThroughEdge,
     SharedCartEdge,
@@ -98,6 +99,10 @@ def test_only_and_skip_take_check_names_and_refuse_unknown_ones():
         selected_checks(["cache"], [])
 
 
+# This stack's: Django's part first (how the copy was made), then Varnish's (how it was served).
+STACK_SERVER_TIMING = 'django;desc="MISS";dur=5, varnish;desc="HIT", varnish-age;desc="3"'
+
+
 def _answer(**headers):
     return SimpleNamespace(headers=headers)
 
@@ -113,6 +118,9 @@ def _answer(**headers):
         ({"Server-Timing": "cdn-cache; desc=HIT, edge; dur=2"}, "Server-Timing", True),
         ({"Server-Timing": "hit-state;desc=MISS", "Age": "4"}, "Server-Timing", False),
         ({"Server-Timing": "db; dur=3", "Age": "4"}, "Age", True),
+        ({"Server-Timing": STACK_SERVER_TIMING}, "Server-Timing", True),
+        ({"Server-Timing": 'django;desc="HIT";dur=1, varnish;desc="MISS"'}, "Server-Timing", False),
+        ({"Server-Timing": 'django;desc="HIT";dur=1', "Age": "0"}, "Age", None),  # the app's cache is no edge
         ({"Age": "0"}, "Age", None),  # too young to tell: the check asks again a second later
         ({}, "", False),
     ],
@@ -197,6 +205,17 @@ def test_e2e_passes_under_a_base_path_and_stays_in_it(stack, catalog):
     assert status == 0, output
     assert edge.url.endswith("/shop/")
     assert f"product {edge.url}products/" in output
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(("hidden", "told_by"), [(["X-Cache"], "Server-Timing"), (["X-Cache", "Server-Timing"], "Age")])
+def test_e2e_tells_a_hit_from_whichever_header_the_edge_passes_on(stack, catalog, hidden, told_by):
+    with HidingEdge(stack.varnish_port, hidden) as edge:
+        status, output = _run_e2e(edge.url, "--only", "shared-pages,private-pages", catalog=catalog)
+
+    assert status == 0, output
+    assert f"edge hits told by: {told_by}\n" in output
+    assert _rows(output)["shared-pages[product]"][1].startswith(f"edge hit: {told_by}: "), output
 
 
 @pytest.mark.stack
