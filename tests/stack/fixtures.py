@@ -274,6 +274,10 @@ class Catalog:
         output = stack.manage("shell", "-c", self._LIST_PRODUCTS)
         self._unused = [Product(*row) for row in json.loads(output.strip().splitlines()[-1])]
 
+    def set_aside(self, paths):
+        """Hand the products at these paths to no test: something else has cached their pages."""
+        self._unused = [product for product in self._unused if product.path not in paths]
+
     def fresh(self, count=1):
         """Return `count` products that no test has used yet."""
         assert len(self._unused) >= count, "the demo catalog ran out of unused products"
