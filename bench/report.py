@@ -504,10 +504,11 @@ def _seed_panel(panel, result, variants):
         ax.bar(positions, heights, color=colours)
         ax.set_yscale(scale)
         ax.set_title(title, fontsize=9)
+        # Hit rates differ in their first decimal (99.5% is 50 renders in 10,000 views).
+        digits = 1 if ax is axes[1] else 0
         for x, value in zip(positions, values, strict=True):
             if value > 0 or scale == "linear":
-                ax.text(x, value, f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.1f}", ha="center",
-                        va="bottom", fontsize=7)
+                ax.text(x, value, f"{value:,.{digits}f}", ha="center", va="bottom", fontsize=7)
     for ax in axes:
         ax.set_xticks(list(positions), names, fontsize=7, rotation=90)
 

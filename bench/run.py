@@ -755,7 +755,7 @@ def targets(result):
 
     def ratio(key, floor, name, beside=None):
         value = median(key)
-        add(name, None if value is None else f"{value:.2f}x", None if value is None else value >= floor,
+        add(name, None if value is None else _shown(value, floor), None if value is None else value >= floor,
             f">= {floor}x", beside)
 
     def ratio_text(key, label):
@@ -814,6 +814,11 @@ def targets(result):
             f"{run['growth'] * 100:+.1f}% ({run['warm_mib']:.0f} -> {run['end_mib']:.0f} MiB)",
             abs(run["growth"]) <= 0.10, "within 10%")
     return out
+
+
+def _shown(value, goal):
+    """Return a ratio as "0.87x"; with three decimals when two would round it onto its goal."""
+    return f"{value:.3f}x" if f"{value:.2f}" == f"{goal:.2f}" else f"{value:.2f}x"
 
 
 def _renders_text(run):
