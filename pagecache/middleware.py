@@ -23,6 +23,8 @@ from pagecache.timing import add_server_timing, measured
 
 
 class SharedPageMiddleware:
+    """Serve shared pages right after SecurityMiddleware; time every other answer."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
