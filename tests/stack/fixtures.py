@@ -3,7 +3,7 @@
 Registered once for the whole run by the root conftest.py (`pytest_plugins`). The main stack (`stack`) gets
 a run folder in /tmp, ports of its own (so a developer's `make stack` on 6081/8081 keeps
 running) and a fresh database: `shop_stack` on the MySQL server of DATABASE_URL, or SQLite in
-the run folder, with 60 demo products and an admin user. `short_ttl_stack` is a second set of
+the run folder, with 200 demo products and an admin user. `short_ttl_stack` is a second set of
 servers on that database; `short_session_stack` a third, on a database of its own. Each stops
 by PID when its fixture's scope ends, whether the tests passed or not; after a failure the
 servers' logs are kept in test-artifacts/."""
@@ -32,7 +32,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 ADMIN_USERNAME = "stack-admin"
 ADMIN_PASSWORD = "stack-admin-password-1"
-DEMO_PRODUCTS = 60
+DEMO_PRODUCTS = 200
 
 # Seconds each stack took to prepare its database (None: it shares one) and to start its servers.
 TIMINGS = {}
