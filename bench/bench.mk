@@ -29,4 +29,4 @@ bench: bench-venv
 ## bench-scaleout: the same store on 1, 2 and 3 app nodes behind one Varnish (docs/scale-out.md)
 bench-scaleout: bench-venv
 	$(call apt_install,$(BENCH_DEBS) redis-server)
-	$(PY) bench/scaleout.py $(if $(BENCH_QUICK),--quick) --out results/scaleout-$(shell date +%Y-%m-%d).json
+	$(PY) -m bench.scaleout $(if $(BENCH_QUICK),--quick) --out results/scaleout-$(shell date +%Y-%m-%d).json

@@ -261,12 +261,14 @@ def _browser(result):
         "| visitor | page views | requests sent | files from Nginx | reached Django: API | pages | badge shows |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for key, label in BROWSER_ROWS:
-        row = found.get(key)
-        if row:
-            lines.append(f"| {label} | {row.get('views', '-')} | {row['sent']} | {row.get('files', '-')} | "
-                         f"{row['api']} | {row['pages']} | {row.get('badge', '')} |")
-    return lines
+    return lines + _table_lines(BROWSER_ROWS, found, lambda label, row: (
+        f"| {label} | {row.get('views', '-')} | {row['sent']} | {row.get('files', '-')} | "
+        f"{row['api']} | {row['pages']} | {row.get('badge', '')} |"))
+
+
+def _table_lines(labels, rows, line):
+    """Return line(label, row) for each (key, label) of `labels` whose key has a row in `rows`, in that order."""
+    return [line(label, row) for key, label in labels if (row := rows.get(key))]
 
 
 def _spike(result):
@@ -359,16 +361,15 @@ def _hitpath(hitpath):
         "| request | middleware | us per request | of which cache calls | beyond the floor | x the floor's time |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for key, label in HITPATH_ROWS:
-        row = hitpath.get(key)
-        if not row:
-            continue
+
+    def line(label, row):
         us = row["us_per_request"]
         beyond = f"{us - floor:+.0f} us" if floor else "-"
         times = f"{us / floor:.2f}x" if floor else "-"
-        lines.append(f"| {label} (`{row['path']}`, {row['django_cache']}) | {row['middleware']} | {us:.0f} | "
-                     f"{row['cache_us_per_request']:.0f} | {beyond} | {times} |")
-    return lines
+        return (f"| {label} (`{row['path']}`, {row['django_cache']}) | {row['middleware']} | {us:.0f} | "
+                f"{row['cache_us_per_request']:.0f} | {beyond} | {times} |")
+
+    return lines + _table_lines(HITPATH_ROWS, hitpath, line)
 
 
 def _rss(result):

@@ -32,8 +32,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -45,15 +43,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench import browser, load, report, visitors
-from bench.servers import (
-    AppServer,
-    BenchStack,
-    BuiltinVarnish,
-    Memcached,
-    StackError,
-    free_ports,
-    http_get,
-)
+from bench.servers import AppServer, BenchStack, BuiltinVarnish
+from harness.process import StackError, accepts, free_ports, http_get
+from harness.script import Progress, stop_on_sigterm
+from harness.servers import Memcached
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv" / "bin" / "python"
@@ -117,13 +110,7 @@ STEPS = ("matrix", "spike", "rss", "costs")
 MARIADB_URL = os.environ.get("BENCH_MARIADB_URL", "mysql://root@127.0.0.1:3306/shop_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
-_STARTED = time.monotonic()
-
-
-def progress(message):
-    """Print one progress line, with the time since the start."""
-    elapsed = int(time.monotonic() - _STARTED)
-    print(f"[bench {elapsed // 60:02d}:{elapsed % 60:02d}] {message}", flush=True)
+progress = Progress("bench")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -982,7 +969,7 @@ class Bench:
             for step in STEPS:
                 if step in self.steps:
                     getattr(self, f"step_{step}")()
-        self.result["duration_s"] = round(time.monotonic() - _STARTED, 1)
+        self.result["duration_s"] = round(time.monotonic() - progress.started, 1)
         self.result["machine"]["loadavg_end"] = os.getloadavg()
         self.result["targets"] = targets(self.result)
         return self.result
@@ -1034,12 +1021,11 @@ class Bench:
             self.result["notes"].append("memcached is not installed: its row is skipped (make bench installs it)")
             return
         port = 11211
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                # A memcached of the system's (or someone's) is there: run ours beside it.
-                port = free_ports(1)[0]
-                self.result["notes"].append(f"127.0.0.1:11211 was busy; the bench's memcached ran on {port}")
-        self.memcached = Memcached(self.run_dir / "memcached.log", port)
+        if accepts(port):
+            # A memcached of the system's (or someone's) is there: run ours beside it.
+            port = free_ports(1)[0]
+            self.result["notes"].append(f"127.0.0.1:11211 was busy; the bench's memcached ran on {port}")
+        self.memcached = Memcached(self.run_dir / "memcached", port, memory=256)
         self.cleanup.callback(stop_quietly, self.memcached)
         self.memcached.start()
         progress(f"prepare: memcached on 127.0.0.1:{port} (pid {self.memcached.proc.pid})")
@@ -1365,10 +1351,6 @@ class Bench:
         progress(f"ERROR {message.splitlines()[0]}")
 
 
-def _stop_on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Measure every layer of the store side by side.")
     parser.add_argument("--out", type=Path, help="the JSON file (default results/bench-<date>.json)")
@@ -1387,7 +1369,7 @@ def main(argv=None):
         if f"BENCH_{key.upper()}" in os.environ:
             plan[key] = int(os.environ[f"BENCH_{key.upper()}"])
     out = args.out or ROOT / "results" / f"bench-{datetime.date.today().isoformat()}.json"
-    signal.signal(signal.SIGTERM, _stop_on_signal)
+    stop_on_sigterm()
     progress(f"{'quick' if quick else 'full'} run; output {out}")
     bench = Bench(plan, quick, steps)
     try:

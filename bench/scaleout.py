@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Scale-out figures: the same traffic through one Varnish to 1, 2 and 3 app nodes (scaling out).
 
-    .venv/bin/python bench/scaleout.py [--quick] [--out results/scaleout-DATE.json]
+    .venv/bin/python -m bench.scaleout [--quick] [--out results/scaleout-DATE.json]
 
 Starts three stacks side by side with deploy/stack.py as shipped (nodes=1: default.vcl and one
 node; nodes=2 and 3: cluster.vcl's round-robin director over that many nodes, each its own Nginx
@@ -32,22 +31,18 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import load  # noqa: E402
-from bench.run import reset_mariadb  # noqa: E402
-from deploy.stack import SBIN_PATH, Stack  # noqa: E402
+from bench import load
+from bench.run import reset_mariadb
+from deploy.stack import Stack
+from harness.process import HTTP, ROOT, free_ports
+from harness.script import Progress, stop_on_sigterm
+from harness.servers import Redis
 
 NODE_COUNTS = (1, 2, 3)
 PLAN = {"rounds": 3, "seconds": 5, "warmup": 1, "connections": 32, "threads": 2, "products": 200, "pages": 50}
@@ -61,55 +56,12 @@ ROWS = (
     ("cart_api", "Cart API, passed to a node (uncached JSON)"),
 )
 
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_STARTED = time.monotonic()
-
-
-def progress(message):
-    elapsed = int(time.monotonic() - _STARTED)
-    print(f"[scaleout {elapsed // 60:02d}:{elapsed % 60:02d}] {message}", flush=True)
+progress = Progress("scaleout")
 
 
 # ------------------------------------------------------------------------------------------------
 # Servers and data
 # ------------------------------------------------------------------------------------------------
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-class Redis:
-    """The bench's own redis-server on a free loopback port, no persistence, stopped by PID."""
-
-    def __init__(self, folder):
-        self.folder, self.port, self.proc = Path(folder), free_ports(1)[0], None
-
-    def start(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [shutil.which("redis-server", path=SBIN_PATH), "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.folder)]  # fmt: skip
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 def start_stacks(env, ports):
@@ -137,7 +89,7 @@ def stop_stacks(stacks):
 
 def get(url, headers=None, data=None):
     request = urllib.request.Request(url, headers=headers or {}, data=data)
-    with _HTTP.open(request, timeout=15) as response:
+    with HTTP.open(request, timeout=15) as response:
         return response.status, response.headers, response.read()
 
 
@@ -270,10 +222,6 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def _stop_on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Measure the store on 1, 2 and 3 app nodes behind Varnish.")
     parser.add_argument("--out", type=Path, help="the JSON file (default results/scaleout-<date>.json)")
@@ -283,7 +231,7 @@ def main(argv=None):
     for key in plan:
         plan[key] = int(os.environ.get(f"SCALEOUT_{key.upper()}", plan[key]))
     out = args.out or ROOT / "results" / f"scaleout-{datetime.date.today().isoformat()}.json"
-    signal.signal(signal.SIGTERM, _stop_on_signal)
+    stop_on_sigterm()
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     RUN_DIR.mkdir(parents=True)
     load_before = round(os.getloadavg()[0], 1)
@@ -295,7 +243,7 @@ def main(argv=None):
             "SHOP_DEMO": "1",
             "DATABASE_URL": DATABASE_URL,
             "DATABASE_REPLICA_URL": "",
-            "CACHE_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "CACHE_URL": redis.url,
         }
         preparer = Stack(ROOT, RUN_DIR / "prepare", env=env)
         preparer.prepare_django()

@@ -1,73 +1,25 @@
-"""The servers the benchmark starts, each stopped by its own PID.
+"""The servers the benchmark starts beside the stack, each stopped by its own PID.
 
-    BenchStack   deploy/stack.py's Stack, with the bench settings module and optional edits
-    AppServer    uWSGI or gunicorn alone, over HTTP on a loopback port (the A/B of app servers)
+    BenchStack      deploy/stack.py's Stack, with the bench settings module and optional edits
+    AppServer       uWSGI or gunicorn alone, over HTTP on a loopback port (the A/B of app servers)
     BuiltinVarnish  Varnish with only a backend in its VCL: the floor under a Varnish HIT
-    Memcached    a private memcached on 127.0.0.1
+
+Memcached, free ports and the process base class are harness's (harness/servers.py, process.py).
 """
 
-import os
-import pwd
 import re
-import shutil
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from deploy.stack import SBIN_PATH, Stack, StackError
-
-ROOT = Path(__file__).resolve().parent.parent
-
-__all__ = ["AppServer", "BenchStack", "BuiltinVarnish", "Memcached", "StackError", "free_ports", "http_get"]
-
-# Never send loopback requests through an http_proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from deploy.stack import Stack
+from harness.process import ROOT, Process, StackError, tool
+from harness.servers import Varnish
 
 _STORE_SETTINGS = "DJANGO_SETTINGS_MODULE=config.settings"
 _BENCH_SETTINGS = "DJANGO_SETTINGS_MODULE=bench.settings"
 # The recycling options of shop.ini that the "no recycling" RSS run removes.
 _RECYCLING_LINES = re.compile(r"^(max-requests|reload-on-rss)\s*=.*\n", re.MULTILINE)
 _MAX_REQUESTS_LINE = re.compile(r"^max-requests\s*=.*\n", re.MULTILINE)
-
-
-def free_ports(count):
-    """Return `count` distinct loopback ports that are free right now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def http_get(url, headers=None, timeout=10):
-    """GET `url`; return (status, headers, body) without raising on HTTP errors."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with _HTTP.open(request, timeout=timeout) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
-def wait_for_200(url, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if http_get(url, timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise StackError(f"{url} did not answer 200 within {timeout} s")
 
 
 class BenchStack(Stack):
@@ -118,7 +70,7 @@ class BenchStack(Stack):
 
     def varnish_counter(self, name):
         """Return one of this stack's Varnish counters, e.g. MAIN.n_object (varnishstat -1)."""
-        varnishstat = shutil.which("varnishstat", path=SBIN_PATH) or "varnishstat"
+        varnishstat = tool("varnishstat")
         answer = subprocess.run([varnishstat, "-n", str(self.run_dir / "varnish"), "-1", "-f", name],
                                 capture_output=True, text=True, timeout=10)
         for line in answer.stdout.splitlines():
@@ -152,80 +104,7 @@ def process_rss_kib(pid):
     return None
 
 
-class _Process:
-    """A server started in a session of its own and stopped by its PID."""
-
-    name = "server"
-
-    def __init__(self, log_path):
-        self.log_path = Path(log_path)
-        self.proc = None
-
-    def _spawn(self, command, env=None, cwd=ROOT):
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self, timeout=15):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            # It ignored SIGTERM: end its session (master and workers), which it leads.
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-    def _wait_listening(self, port, timeout):
-        """Wait until the process accepts connections on `port`; raise if it exits or is late."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise StackError(f"{self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise StackError(f"{self.name} did not listen on {port} in time")
-
-    def log_tail(self, lines=30):
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-class Memcached(_Process):
-    name = "memcached"
-
-    def __init__(self, log_path, port):
-        super().__init__(log_path)
-        self.port = port
-
-    def start(self, timeout=10):
-        user = "memcache" if _user_exists("memcache") else "nobody"
-        command = ["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "256", "-c", "1024"]
-        if os.geteuid() == 0:
-            command += ["-u", user]  # memcached refuses to run as root
-        self._spawn(command)
-        self._wait_listening(self.port, timeout)
-
-    def version(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-            sock.sendall(b"version\r\n")
-            return sock.recv(100).decode().split()[-1]
-
-
-class BuiltinVarnish(_Process):
+class BuiltinVarnish(Varnish):
     """Varnish whose VCL names a backend and nothing else, in front of a stack's Nginx.
 
     Varnish's builtin.vcl then decides everything (it caches the product page: no cookie, no
@@ -233,38 +112,31 @@ class BuiltinVarnish(_Process):
     machine, whatever a VCL adds. Same storage and http_gzip_support as deploy/stack.py.
     """
 
-    name = "varnish-builtin"
-
     def __init__(self, run_dir, port, nginx_port):
-        super().__init__(Path(run_dir) / "varnish-builtin.log")
-        self.run_dir = Path(run_dir)
-        self.port = port
+        run_dir = Path(run_dir)
+        super().__init__(run_dir / "varnish-builtin", port, run_dir / "builtin-only.vcl",
+                         run_dir / "varnish-builtin.log", name="varnish-builtin")  # fmt: skip
         self.nginx_port = nginx_port
 
     @property
     def varnish_url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     def start(self, timeout=30):
-        vcl = self.run_dir / "builtin-only.vcl"
-        vcl.parent.mkdir(parents=True, exist_ok=True)
-        vcl.write_text(
+        self.vcl.parent.mkdir(parents=True, exist_ok=True)
+        self.vcl.write_text(
             "vcl 4.1;\n# The backend, and nothing else: Varnish's builtin.vcl decides the rest.\n"
             f'backend nginx {{ .host = "127.0.0.1"; .port = "{self.nginx_port}"; }}\n'
         )
-        varnishd = shutil.which("varnishd", path="/usr/sbin:/usr/bin") or "varnishd"
-        self._spawn([varnishd, "-F", "-n", str(self.run_dir / "varnish-builtin"), "-a", f"127.0.0.1:{self.port}",
-                     "-f", str(vcl), "-s", "malloc,256m", "-p", "http_gzip_support=off"])
-        self._wait_listening(self.port, timeout)
+        return super().start(timeout)
 
 
-class AppServer(_Process):
+class AppServer(Process):
     """uWSGI or gunicorn alone on an HTTP port, with the bench settings and `workers` workers."""
 
     def __init__(self, kind, log_path, port, env, workers=2):
-        super().__init__(log_path)
+        super().__init__(log_path, name=kind)
         self.kind = kind
-        self.name = kind
         self.port = port
         self.env = env
         self.workers = workers
@@ -294,17 +166,9 @@ class AppServer(_Process):
             env["BENCH_BIND"] = f"127.0.0.1:{self.port}"
             env["BENCH_WORKERS"] = str(self.workers)
             command = [str(venv / "gunicorn"), "-c", str(ROOT / "bench" / "gunicorn.conf.py")]
-        self._spawn(command, env=env)
+        self.spawn(command, env=env)
         try:
-            wait_for_200(self.url + "/healthz", timeout)
+            self.wait_for_200(self.url + "/healthz", timeout)
         except StackError:
             self.stop()
-            raise StackError(f"{self.kind} did not start:\n{self.log_tail()}") from None
-
-
-def _user_exists(name):
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+            raise

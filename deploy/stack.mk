@@ -1,5 +1,5 @@
 # The production stack on loopback: Varnish :6081 -> Nginx :8081 -> uWSGI -> Django,
-# run by deploy/stack.py from the very files in deploy/ (rendered for ports and paths).
+# run by deploy/stack.py (python -m deploy.stack) from the very files in deploy/ (rendered for ports and paths).
 # Included by the main Makefile, whose VENV, PY, DEMO_PRODUCTS, `venv` and apt_install it uses.
 #
 #   make stack                                   start it, print the URLs; in demo mode (SHOP_DEMO=1,
@@ -20,8 +20,8 @@ NODES ?= 1
 ## stack: start Varnish, Nginx and uWSGI on loopback (installs nginx and varnish if missing)
 stack: venv
 	$(call apt_install,nginx varnish)
-	$(PY) deploy/stack.py start --nodes $(NODES) --seed-demo $(DEMO_PRODUCTS) $(STACK_ARGS)
+	$(PY) -m deploy.stack start --nodes $(NODES) --seed-demo $(DEMO_PRODUCTS) $(STACK_ARGS)
 
 ## stack-down: stop the stack that `make stack` started
 stack-down:
-	$(PY) deploy/stack.py stop $(STACK_ARGS)
+	$(PY) -m deploy.stack stop $(STACK_ARGS)

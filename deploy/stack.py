@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the production stack on loopback, from the very files in deploy/.
 
     browser -> Varnish :6081 -> Nginx :8081 -> uWSGI (unix socket) -> Django
@@ -6,12 +5,12 @@
 From the checkout, once the venv is built (`make stack` does the same and installs Nginx
 and Varnish when missing):
 
-    python deploy/stack.py start     # prepare Django, start the servers, wait for /healthz
-    python deploy/stack.py status    # which servers run, and whether /healthz answers
-    python deploy/stack.py stop      # stop them by PID; safe to repeat
-    python deploy/stack.py start --varnish-port 7081 --nginx-port 7082 --run-dir /tmp/s
-    python deploy/stack.py start --nodes 3   # three app nodes behind one Varnish (below)
-    python deploy/stack.py start --seed-demo 500   # demo mode: seed an empty catalog, make the demo admin
+    python -m deploy.stack start     # prepare Django, start the servers, wait for /healthz
+    python -m deploy.stack status    # which servers run, and whether /healthz answers
+    python -m deploy.stack stop      # stop them by PID; safe to repeat
+    python -m deploy.stack start --varnish-port 7081 --nginx-port 7082 --run-dir /tmp/s
+    python -m deploy.stack start --nodes 3   # three app nodes behind one Varnish (below)
+    python -m deploy.stack start --seed-demo 500   # demo mode: seed an empty catalog, make the demo admin
 
 `start` first runs `manage.py migrate --noinput`, `createcachetable` and `collectstatic
 --noinput` (`--skip-manage` skips them) with the environment the servers get: yours, so
@@ -21,8 +20,9 @@ deploy/uwsgi/shop.ini reads. With `--seed-demo N` (`make stack` passes it) and S
 then seeds N demo products if the catalog has none (`seed_demo --if-empty`) and makes the demo
 admin account (`ensure_demo_admin`), whose login it prints with the URLs.
 
-From Python, e.g. in a pytest fixture (`from deploy.stack import Stack` with the
-checkout on sys.path; deploy/ needs no __init__.py):
+From Python, e.g. in a pytest fixture (`from deploy.stack import Stack`, from the checkout;
+deploy/ needs no __init__.py). Each server is a harness.process.Process with a pidfile, the
+Varnish a harness.servers.Varnish; StackError is harness.process's:
 
     stack = Stack(root, run_dir, varnish_port=6081, nginx_port=8081, processes=2,
                   env={"DATABASE_URL": "..."})
@@ -87,21 +87,16 @@ import json
 import os
 import pwd
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# Where Debian puts nginx and varnishd; a non-root PATH often lacks them.
-SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+from harness.process import HTTP, ROOT, Process, StackError, answers_200, log_tail, port_is_free, tool
+from harness.servers import Varnish
 
 # The production values in deploy/ that rendering replaces.
 PRODUCTION_PATHS = ("/srv/shop", "/run/shop", "/var/log/shop")
@@ -120,8 +115,7 @@ _USER_SWITCH_LINES = re.compile(r"^(uid|gid|chown-socket)\s*=.*\n", re.MULTILINE
 # The longest path a unix socket may have (sun_path is 108 bytes on Linux).
 _MAX_SOCKET_PATH = 107
 
-# Urllib must never send loopback requests to an http_proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_INSTALL_HINT = "`make stack` installs it (apt-get install nginx varnish)"
 
 NGINX_MAIN_CONF = """\
 # Written by deploy/stack.py: the stack's stand-in for Debian's /etc/nginx/nginx.conf.
@@ -153,10 +147,6 @@ http {{
     include {conf}/shop.conf;
 }}
 """
-
-
-class StackError(RuntimeError):
-    """A server did not start or stop, or a preparation step failed."""
 
 
 def render(text, replacements):
@@ -258,7 +248,7 @@ class Stack:
         self.reload_file = self.app_nodes[0].reload_file
         self.started_in = None
         self.demo_login = ""
-        self._procs = {}
+        self._servers = {}  # name -> Process, made on first use (see _server)
 
     # --- addresses ---------------------------------------------------------------------
 
@@ -329,10 +319,10 @@ class Stack:
         """Stop every server by its PID, front to back, and wait for each to exit.
 
         Nodes that an earlier start with another node count left in the run folder are
-        stopped too, so `python deploy/stack.py stop` needs no --nodes.
+        stopped too, so `python -m deploy.stack stop` needs no --nodes.
         """
         # Varnish first, so no new request reaches a backend that is going away.
-        self._stop("varnish", signal.SIGTERM, timeout)
+        self._server("varnish").stop(timeout)
         for node in self._nodes_in_run_dir():
             self._stop_node_servers(node, timeout)
 
@@ -346,7 +336,7 @@ class Stack:
     def stop_uwsgi(self, timeout=20):
         """Stop every node's uWSGI: SIGTERM, which die-on-term turns into a shutdown (not a reload)."""
         for node in self.app_nodes:
-            self._stop(node.prefix + "uwsgi", signal.SIGTERM, timeout)
+            self._server(node.prefix + "uwsgi").stop(timeout)
 
     def stop_node(self, number, timeout=20):
         """Stop one app node, its Nginx then its uWSGI, by PID; Varnish's probe notices by itself."""
@@ -408,7 +398,7 @@ class Stack:
 
     def varnishadm(self, *args):
         """Run a varnishadm command on this stack's Varnish (e.g. "backend.list"); return its output."""
-        command = [self._tool("varnishadm"), "-n", str(self.run_dir / "varnish"), *args]
+        command = [tool("varnishadm", _INSTALL_HINT), "-n", str(self.run_dir / "varnish"), *args]
         answer = subprocess.run(command, capture_output=True, text=True, timeout=15)
         if answer.returncode:
             raise StackError(f"varnishadm {' '.join(args)} failed: {answer.stdout}{answer.stderr}")
@@ -467,11 +457,7 @@ class Stack:
 
     def log_tail(self, lines=25):
         """Return the last `lines` lines of every log, for error messages."""
-        parts = []
-        for path in sorted(self.log_dir.rglob("*.log")):
-            tail = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {path} ---\n" + "\n".join(tail))
-        return "\n".join(parts)
+        return log_tail(sorted(self.log_dir.rglob("*.log")), lines)
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -529,9 +515,21 @@ class Stack:
     # --- helpers -----------------------------------------------------------------------
 
     _PIDFILES = {"uwsgi": "uwsgi.pid", "nginx": "nginx.pid", "varnish": "varnish.pid"}
-    # What /proc/<pid>/cmdline must contain before a signal is sent: never a stranger
-    # that reused the PID of a stale pidfile.
-    _COMMANDS = {"uwsgi": "uwsgi", "nginx": "nginx", "varnish": "varnishd"}
+    # What /proc/<pid>/cmdline must name before a signal is sent (Process.program).
+    _PROGRAMS = {"uwsgi": "uwsgi", "nginx": "nginx"}
+
+    def _server(self, name):
+        """Return the Process of server `name`: "varnish", "uwsgi", "nginx" or "node2.uwsgi"."""
+        if name not in self._servers:
+            kind = name.rpartition(".")[2]
+            log, pidfile = self._server_file(name, f"{kind}.log"), self._server_file(name, self._PIDFILES[kind])
+            if kind == "varnish":
+                self._servers[name] = Varnish(
+                    self.run_dir / "varnish", self.varnish_port, self.vcl_file, log, name=name, pidfile=pidfile
+                )
+            else:
+                self._servers[name] = Process(log, name=name, pidfile=pidfile, program=self._PROGRAMS[kind])
+        return self._servers[name]
 
     def _layout(self, count):
         """Return the app nodes of a `count`-node stack in this run folder.
@@ -571,11 +569,14 @@ class Stack:
         ini = node.conf_dir / "uwsgi" / "shop.ini"
         self._spawn(node.prefix + "uwsgi", [str(self._venv_bin("uwsgi")), "--ini", str(ini)])
 
+    def _spawn(self, name, command):
+        self._server(name).spawn(command, env=self.environ(), cwd=self.root)
+
     def _stop_node_servers(self, node, timeout):
         # Nginx: SIGTERM is its fast shutdown.
-        self._stop(node.prefix + "nginx", signal.SIGTERM, timeout)
+        self._server(node.prefix + "nginx").stop(timeout)
         # uWSGI: SIGTERM, which die-on-term turns into a shutdown (not a reload).
-        self._stop(node.prefix + "uwsgi", signal.SIGTERM, timeout)
+        self._server(node.prefix + "uwsgi").stop(timeout)
 
     def _start_nginx(self, node):
         options = {
@@ -583,23 +584,13 @@ class Stack:
             "-c": str(node.conf_dir / "nginx" / "nginx.conf"),
             "-e": str(node.log_dir / "nginx-error.log"),  # not /var/log/nginx, even before -c is read
         }
-        self._spawn(node.prefix + "nginx", [self._tool("nginx"), *_flatten(options)])
+        self._spawn(node.prefix + "nginx", [tool("nginx", _INSTALL_HINT), *_flatten(options)])
 
     def _start_varnish(self):
-        vcl_dir = self.conf_dir / "varnish"
-        options = {
-            "-n": str(self.run_dir / "varnish"),  # its working folder, not /var/lib/varnish
-            "-a": f"127.0.0.1:{self.varnish_port}",
-            "-f": str(self.vcl_file),
-            "-p": f"vcl_path={vcl_dir}:/usr/share/varnish/vcl",  # VCL includes resolve here first
-            "-P": str(self.run_dir / "varnish.pid"),
-            "-s": "malloc,256m",
-        }
-        # As deploy/systemd/varnish.service.d/shop.conf: keep the gzip and identity copies
-        # Nginx sends rather than gunzip one on every hit (shop.vcl, normalize_accept_encoding).
-        parameters = ["-p", "http_gzip_support=off"]
-        # -F: in the foreground, a child of this process like the others.
-        self._spawn("varnish", [self._tool("varnishd"), "-F", *_flatten(options), *parameters])
+        # harness.servers.Varnish: in the foreground, its own working folder, -P its pidfile,
+        # http_gzip_support off as deploy/systemd/varnish.service.d/shop.conf sets it.
+        varnish = self._server("varnish")
+        self._spawn("varnish", varnish.argv())
 
     def _start_manage(self, *args):
         return subprocess.Popen(
@@ -620,48 +611,9 @@ class Stack:
             raise StackError(f"{' '.join(process.args[1:])} failed ({process.returncode}):\n{tail}")
         return output
 
-    def _spawn(self, name, command):
-        """Start `command` in a session of its own (so a Ctrl-C in the caller spares it)."""
-        log = open(self._server_file(name, f"{name.rpartition('.')[2]}.log"), "ab")
-        with log:
-            self._procs[name] = subprocess.Popen(
-                command,
-                cwd=self.root,
-                env=self.environ(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def _stop(self, name, signum, timeout):
-        pid = self._pid(name)
-        proc = self._procs.pop(name, None)
-        if pid is None and proc is not None and proc.poll() is None:
-            pid = proc.pid  # started, but killed before it wrote its pidfile
-        if pid is not None:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-            if not self._wait_exit(pid, proc, timeout):
-                # It ignored the signal: end its whole session (master and workers).
-                _kill_group(pid)
-                if not self._wait_exit(pid, proc, 5):
-                    raise StackError(f"{name} (pid {pid}) did not exit")
-        self._pidfile(name).unlink(missing_ok=True)
-
     def _pid(self, name):
         """Return the PID in `name`'s pidfile if that process is alive and is `name`."""
-        try:
-            pid = int(self._pidfile(name).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if _is_running(pid, self._COMMANDS[name.rpartition(".")[2]]) else None
-
-    def _pidfile(self, name):
-        """Return the pidfile of server `name`: "varnish", "uwsgi", "nginx" or "node2.uwsgi"."""
-        return self._server_file(name, self._PIDFILES[name.rpartition(".")[2]])
+        return self._server(name).file_pid()
 
     def _server_file(self, name, filename):
         """Return `filename` in the folder of server `name`: a node's run or log folder, or the stack's."""
@@ -672,28 +624,11 @@ class Stack:
         node = self._multi_node(int(node_name[4:]))
         return (node.log_dir if suffix == ".log" else node.run_dir) / filename
 
-    @staticmethod
-    def _wait_exit(pid, proc, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # Our own child must be reaped (wait), or it lingers as a zombie.
-            if proc is not None and proc.pid == pid:
-                if proc.poll() is not None:
-                    return True
-            elif not _is_running(pid):
-                return True
-            time.sleep(0.05)
-        return False
-
     def _wait_for_200(self, url, deadline, what):
         while True:
             self._check_alive(what)
-            try:
-                with _HTTP.open(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if answers_200(url):
+                return
             if time.monotonic() > deadline:
                 raise StackError(f"{url} ({what}) did not answer 200 in time\n{self.log_tail()}")
             time.sleep(0.1)
@@ -715,39 +650,28 @@ class Stack:
                 time.sleep(0.1)
 
     def _check_alive(self, what):
-        for name, proc in self._procs.items():
-            if proc.poll() is not None:
+        for name, server in self._servers.items():
+            if server.exit_status() is not None:
                 raise StackError(
-                    f"{name} exited with status {proc.returncode} while waiting for {what}\n{self.log_tail()}"
+                    f"{name} exited with status {server.exit_status()} while waiting for {what}\n{self.log_tail()}"
                 )
 
     def _check_tools(self):
-        self._tool("nginx")
-        self._tool("varnishd")
+        tool("nginx", _INSTALL_HINT)
+        tool("varnishd", _INSTALL_HINT)
         for path in (self._venv_bin("uwsgi"), self._python()):
             if not path.exists():
                 raise StackError(f"{path} is missing: build the venv first (make venv)")
 
-    def _tool(self, name):
-        path = shutil.which(name, path=SBIN_PATH)
-        if path is None:
-            raise StackError(f"{name} is not installed: `make stack` installs it (apt-get install nginx varnish)")
-        return path
-
     def _check_free_ports(self):
         addresses = [("127.0.0.1", self.varnish_port), *((node.address, node.port) for node in self.app_nodes)]
         for address, port in addresses:
-            with socket.socket() as sock:
-                # As the servers do, so that connections in TIME_WAIT do not count.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((address, port))
-                except OSError:
-                    raise StackError(
-                        f"{address}:{port} is in use: by another stack (`python deploy/stack.py stop`), "
-                        "or by the service Debian's package started (`sudo systemctl disable --now varnish`); "
-                        "or pick other ports"
-                    ) from None
+            if not port_is_free(address, port):
+                raise StackError(
+                    f"{address}:{port} is in use: by another stack (`python -m deploy.stack stop`), "
+                    "or by the service Debian's package started (`sudo systemctl disable --now varnish`); "
+                    "or pick other ports"
+                )
         for node in self.app_nodes:
             socket_path = node.run_dir / "uwsgi.sock"
             if len(str(socket_path)) > _MAX_SOCKET_PATH:
@@ -777,32 +701,9 @@ class Stack:
         path.write_text(text)
 
 
-def _is_running(pid, command=None):
-    """Tell whether `pid` is alive (not a zombie) and, if given, runs `command`."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rpartition(")")[2].split()[0]
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            argv0 = cmdline.read().split(b"\0")[0].decode(errors="replace")
-    except (OSError, IndexError):
-        return False
-    return state != "Z" and (command is None or command in argv0)
-
-
 def _flatten(options):
     """Turn {"-a": "x", "-b": "y"} into ["-a", "x", "-b", "y"]."""
     return [part for option in options.items() for part in option]
-
-
-def _kill_group(pid):
-    """SIGKILL `pid` and, when it leads its own process group, its workers with it."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def nodes_started_in(run_dir):
@@ -852,7 +753,7 @@ def main(argv=None):
             for node in stack.app_nodes:
                 label = "Nginx, behind it:" if stack.nodes == 1 else f"{node.name}'s Nginx:"
                 print(f"  {label:23} {node.url}/")
-            print("  stop it:                python deploy/stack.py stop  (or make stack-down)")
+            print("  stop it:                python -m deploy.stack stop  (or make stack-down)")
             if stack.demo_login:
                 print(stack.demo_login)
         elif args.command == "stop":
@@ -873,7 +774,7 @@ def _print_status(stack):
     if not all(pids.values()):
         return 1
     try:
-        with _HTTP.open(stack.url("/healthz"), timeout=5) as response:
+        with HTTP.open(stack.url("/healthz"), timeout=5) as response:
             print(f"{stack.url('/healthz')} -> {response.status}")
     except (urllib.error.URLError, OSError) as error:
         print(f"{stack.url('/healthz')} -> {error}")

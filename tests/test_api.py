@@ -157,28 +157,27 @@ def test_bad_product_field_is_400(api, product, product_value):
     ids=["broken", "list", "string", "utf16-garbage", "not-utf8"],
 )
 def test_malformed_json_body_is_400(client, product, body):
-    response = client.post("/api/cart/items/", body, content_type="application/json")
-    assert response.status_code == 400
-    assert "JSON" in response.json()["error"]
+    assert "JSON" in _refused_add(client, body)
 
 
 def test_empty_body_is_400_naming_the_missing_product(client, product):
-    response = client.post("/api/cart/items/", b"", content_type="application/json")
-    assert response.status_code == 400
-    assert response.json()["error"]
+    assert _refused_add(client, b"")
 
 
 def test_oversized_body_is_refused(client, product):
     body = json.dumps({"product": "blue-mug", "padding": "x" * 10_000})
-    response = client.post("/api/cart/items/", body, content_type="application/json")
-    assert response.status_code == 400
-    assert "larger than" in response.json()["error"]
+    assert "larger than" in _refused_add(client, body)
 
 
 def test_unsupported_content_type_is_400(client, product):
-    response = client.post("/api/cart/items/", b"product=blue-mug", content_type="text/plain")
+    assert "application/json" in _refused_add(client, b"product=blue-mug", content_type="text/plain")
+
+
+def _refused_add(client, body, content_type="application/json"):
+    """POST `body` as an add; assert it is answered 400; return the error it names."""
+    response = client.post("/api/cart/items/", body, content_type=content_type)
     assert response.status_code == 400
-    assert "application/json" in response.json()["error"]
+    return response.json()["error"]
 
 
 def test_patch_needs_a_quantity(api, product):

@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
+from harness.servers import Memcached, Redis
 from pagecache.backends import DatabaseCache, PyMemcacheCache, RedisCache
-from tests.stack.throwaway import ThrowawayMemcached, ThrowawayRedis
 
 PARAMS = {"KEY_PREFIX": "dbcache-test"}
 
@@ -107,7 +107,7 @@ def _running(server):
 
 @pytest.fixture
 def memcached(tmp_path):
-    yield from _running(ThrowawayMemcached(tmp_path / "memcached"))
+    yield from _running(Memcached(tmp_path / "memcached"))
 
 
 def _connections_opened(server):
@@ -146,7 +146,7 @@ def test_memcached_restart_costs_one_miss_then_reconnects(memcached):
 
 @pytest.fixture
 def redis_server(tmp_path):
-    yield from _running(ThrowawayRedis(tmp_path / "redis"))
+    yield from _running(Redis(tmp_path / "redis"))
 
 
 def _count_clients_built(cache):

@@ -5,7 +5,8 @@ from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
-EXPECTED = {
+# Also what tests/stack/test_stack_security_headers.py expects through Nginx and Varnish.
+SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -14,7 +15,7 @@ EXPECTED = {
 
 
 def _assert_security_headers(response):
-    for name, value in EXPECTED.items():
+    for name, value in SECURITY_HEADERS.items():
         assert response.get(name) == value, name
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy

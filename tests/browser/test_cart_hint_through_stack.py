@@ -144,13 +144,19 @@ def _wait_past(unix_time):
     wait_until(lambda: time.time() > unix_time, unix_time - time.time() + 5, f"the clock past {unix_time}")
 
 
-def test_a_change_the_browser_did_not_make_shows_once_the_hint_is_due(short_session_stack, short_catalog, new_browser):
-    stack, [product] = short_session_stack, short_catalog.fresh()
-    origin = stack.varnish_url
+def _added_on_a_fresh_page(stack, catalog, new_browser, quantity):
+    """Open a fresh product's page in a new browser, add `quantity` and wait for the badge; return both."""
+    [product] = catalog.fresh()
     browser = new_browser()
     browser.get(stack.url(product.path))
-    _add(browser, 2)
-    _wait_for_badge(browser, 2)
+    _add(browser, quantity)
+    _wait_for_badge(browser, quantity)
+    return product, browser
+
+
+def test_a_change_the_browser_did_not_make_shows_once_the_hint_is_due(short_session_stack, short_catalog, new_browser):
+    stack, origin = short_session_stack, short_session_stack.varnish_url
+    product, browser = _added_on_a_fresh_page(stack, short_catalog, new_browser, 2)
     refresh_after = int(browser.get_cookie(HINT)["value"].split(".")[1])
     script_requests(browser, origin)
 
@@ -172,12 +178,8 @@ def test_a_change_the_browser_did_not_make_shows_once_the_hint_is_due(short_sess
 
 
 def test_badge_is_empty_once_the_session_expires_and_after_clearcarts(short_session_stack, short_catalog, new_browser):
-    stack, [product] = short_session_stack, short_catalog.fresh()
-    origin = stack.varnish_url
-    browser = new_browser()
-    browser.get(stack.url(product.path))
-    _add(browser, 1)
-    _wait_for_badge(browser, 1)
+    stack, origin = short_session_stack, short_session_stack.varnish_url
+    product, browser = _added_on_a_fresh_page(stack, short_catalog, new_browser, 1)
     session, hint = browser.get_cookie("sessionid"), browser.get_cookie(HINT)
     assert abs(hint["expiry"] - session["expiry"]) <= 1  # the hint ends with the session
     script_requests(browser, origin)

@@ -6,7 +6,7 @@
     cluster.redis.kill()                # the shared cache down, as a crash would take it
     stop_cluster(cluster, "scale-out", failed=request.session.testsfailed)
 
-The Redis is a throwaway redis-server of its own (no persistence, loopback only), so a test can
+The Redis is a throwaway redis-server of its own (harness.servers.Redis) (no persistence, loopback only), so a test can
 kill it without touching the machine's Redis on 6379. The database is a fresh one per cluster,
 as tests/stack/fixtures.py makes it for the single-node stack: SQLite in the run folder, or a
 database of its own on the MySQL server of DATABASE_URL.
@@ -14,16 +14,14 @@ database of its own on the MySQL server of DATABASE_URL.
 
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
-from deploy.stack import SBIN_PATH, Stack
+from deploy.stack import Stack
+from harness.servers import Redis, Varnish
 from tests.stack.fixtures import (
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
@@ -32,10 +30,7 @@ from tests.stack.fixtures import (
     ROOT,
     TIMINGS,
     _fresh_database,
-    http_session,
-    wait_until,
 )
-from tests.stack.throwaway import ThrowawayRedis
 
 NODES = 3
 
@@ -43,7 +38,7 @@ NODES = 3
 @dataclass
 class Cluster:
     stack: Stack
-    redis: ThrowawayRedis
+    redis: Redis
     second_varnish: "SecondVarnish | None" = None  # stopped with the cluster, when a test starts one
 
 
@@ -52,7 +47,7 @@ def start_cluster(name, varnish_port, nginx_port, redis_port, nodes=NODES, env=N
     run_dir = Path(tempfile.mkdtemp(prefix=f"shop-{name}-"))
     # varnishd compiles the VCL as its unprivileged user, who must reach the rendered files.
     run_dir.chmod(0o755)
-    redis = ThrowawayRedis(run_dir / "redis", port=redis_port)
+    redis = Redis(run_dir / "redis", port=redis_port)
     stack = None
     began = time.monotonic()
     try:
@@ -101,58 +96,19 @@ def stop_cluster(cluster, name, failed):
 
 
 # ------------------------------------------------------------------------------------------------
-# Servers of the tests' own (the Redis is tests/stack/throwaway.py's, on the cluster's port)
+# A second Varnish
 # ------------------------------------------------------------------------------------------------
 
 
-class SecondVarnish:
+class SecondVarnish(Varnish):
     """Another varnishd running the stack's rendered VCL: two Varnish servers in front of the same nodes."""
 
     def __init__(self, stack, port):
-        self.stack = stack
-        self.port = int(port)
-        self.work_dir = stack.run_dir / f"varnish-{port}"
-        self._proc = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(stack.run_dir / f"varnish-{port}", port, stack.vcl_file, stack.log_dir / f"varnish-{port}.log",
+                         storage="malloc,64m", name=f"varnish-{port}")  # fmt: skip
 
     def start(self, timeout=30):
-        vcl = self.stack.vcl_file
-        command = [
-            shutil.which("varnishd", path=SBIN_PATH),
-            "-F",
-            "-n", str(self.work_dir),
-            "-a", f"127.0.0.1:{self.port}",
-            "-f", str(vcl),
-            "-p", f"vcl_path={vcl.parent}:/usr/share/varnish/vcl",
-            "-s", "malloc,64m",
-        ]  # fmt: skip
-        log = open(self.stack.log_dir / f"varnish-{self.port}.log", "ab")
-        with log:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        http = http_session()
-
-        def healthy():
-            try:
-                return http.get(self.url + "/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(healthy, timeout, f"the second Varnish on {self.url}")
-
-    def stop(self):
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
-        self._proc = None
+        return super().start(timeout, ready_path="/healthz")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 
-from deploy.stack import SBIN_PATH, Stack
+from deploy.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -221,6 +221,34 @@ def wait_until_healthy(stack, timeout=30):
     wait_until(healthy, timeout, "the stack answering /healthz through Varnish")
 
 
+class BackgroundLoad:
+    """Threads that send requests until the `with` block ends: `with SomeLoad(...) as load:`.
+
+    A subclass passes what each thread runs, as (function, args) pairs, and says how many requests
+    (`first`, counted by `sent()`) must be recorded before the block starts.
+    """
+
+    first, first_within, join_within = 10, 5, 15
+
+    def __init__(self, targets):
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=run, args=args, daemon=True) for run, args in targets]
+
+    def sent(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        wait_until(lambda: self.sent() >= self.first, self.first_within, "the load's first requests", step=0.05)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.join_within)
+
+
 def stylesheet_path(stack):
     """Return the path of the hashed store.css, as the home page links it."""
     home = http_session().get(stack.nginx_url + "/").text
@@ -231,14 +259,7 @@ def stylesheet_path(stack):
 
 def backend_health(stack):
     """Return what Varnish's probe thinks of Nginx: "healthy" or "sick"."""
-    varnishadm = shutil.which("varnishadm", path=SBIN_PATH)
-    listing = subprocess.run(
-        [varnishadm, "-n", str(stack.run_dir / "varnish"), "backend.list"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    ).stdout
+    listing = stack.varnishadm("backend.list")
     # Backend name   Admin    Probe    Health     Last change
     # boot.nginx     probe    4/5      healthy    Sat, 28 Nov 2026 13:40:55 GMT
     match = re.search(r"^\S+\.nginx\s+\S+\s+\S+\s+(healthy|sick)\b", listing, re.MULTILINE)

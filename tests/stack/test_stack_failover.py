@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from tests.stack.cluster import nginx_requests, node_health, start_cluster, stop_cluster
-from tests.stack.fixtures import Catalog, http_session, wait_until
+from tests.stack.fixtures import BackgroundLoad, Catalog, http_session, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -68,8 +68,10 @@ class Outcome:
         return self.started <= ended and self.ended >= began
 
 
-class Load:
+class Load(BackgroundLoad):
     """Readers and shoppers hitting the store through Varnish until the block ends (bounded)."""
+
+    first, first_within, join_within = 20, 10, 30
 
     def __init__(self, stack, pages, products, most_seconds=60):
         self.stack, self.pages, self.products = stack, pages, products
@@ -77,21 +79,11 @@ class Load:
         self.added = Counter()  # successful adds, per shopper
         self.failed_adds = Counter()
         self.carts = {}  # shopper -> its session's Cookie header
-        self._stop = threading.Event()
         self._deadline = time.monotonic() + most_seconds
-        self._threads = [threading.Thread(target=self._read, args=(i,), daemon=True) for i in range(READERS)]
-        self._threads += [threading.Thread(target=self._shop, args=(i,), daemon=True) for i in range(SHOPPERS)]
+        super().__init__([(self._read, (i,)) for i in range(READERS)] + [(self._shop, (i,)) for i in range(SHOPPERS)])
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        wait_until(lambda: len(self.outcomes) >= 20, 10, "the load's first requests", step=0.05)
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+    def sent(self):
+        return len(self.outcomes)
 
     def _running(self):
         return not self._stop.is_set() and time.monotonic() < self._deadline

@@ -8,7 +8,6 @@ is back. The outage runs on a second stack whose pages live 3 s, so grace is rea
 import itertools
 import os
 import re
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from tests.stack.fixtures import (
+    BackgroundLoad,
     backend_health,
     http_session,
     stylesheet_path,
@@ -33,7 +33,7 @@ LOAD_THREADS = 3
 LOAD_PAUSE = 0.02
 
 
-class Load:
+class Load(BackgroundLoad):
     """Keep GETting never-cached URLs straight from Nginx (no Varnish to hide a failure)."""
 
     PATHS = ("/api/cart/", "/healthz")
@@ -41,19 +41,10 @@ class Load:
     def __init__(self, stack):
         self.stack = stack
         self.results = []  # (started, ended, status code or exception)
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(LOAD_THREADS)]
+        super().__init__([(self._run, ())] * LOAD_THREADS)
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        wait_until(lambda: len(self.results) >= 10, 5, "the load's first requests", step=0.05)
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+    def sent(self):
+        return len(self.results)
 
     def _run(self):
         http = http_session()

@@ -7,8 +7,8 @@ logged and swallowed (pagecache/store.py), never a 500.
 
 import pytest
 
-from tests.stack.fixtures import http_session
-from tests.stack.throwaway import Shopper, wait_until_serving
+from tests.stack.fixtures import http_session, wait_until_healthy
+from tests.stack.throwaway import Shopper
 
 pytestmark = pytest.mark.stack
 
@@ -49,7 +49,7 @@ def test_redis_down_pages_still_render_and_no_cart_is_lost(fault_stack):
     assert log.read_text(errors="replace").count("cache unavailable") > logged_before
 
     # Back (an empty Redis): the cart is whole, pages are cached again.
-    wait_until_serving(stack)
+    wait_until_healthy(stack)
     assert shopper.cart() == shopper.ledger == {first: 3, second: 1}
     http.get(f"{stack.nginx_url}/products/{page}/", timeout=10)
     assert http.get(f"{stack.nginx_url}/products/{page}/", timeout=10).headers["X-Django-Cache"] == "HIT"
@@ -60,9 +60,7 @@ def test_missing_cache_table_pages_still_render_and_the_error_is_logged(sqlite_s
     # or lost the table, must still serve the store.
     stack = sqlite_stack
     http = http_session()
-    page, in_cart = stack.fresh_slugs(2)
-    shopper = Shopper(stack).start()
-    shopper.add(in_cart, 1)
+    page, in_cart, shopper = stack.shopper_with_one_in_cart()
     log = next(stack.log_dir.rglob("uwsgi.log"))
     logged_before = log.read_text(errors="replace").count("cache unavailable")
 

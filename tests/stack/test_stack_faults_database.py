@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.stack.fixtures import backend_health, http_session, varnish_hit, wait_until
-from tests.stack.throwaway import Shopper, wait_until_serving
+from tests.stack.fixtures import backend_health, http_session, varnish_hit, wait_until, wait_until_healthy
+from tests.stack.throwaway import Shopper
 
 pytestmark = pytest.mark.stack
 
@@ -92,7 +92,7 @@ def test_database_down_serves_cached_pages_and_clean_503s_then_recovers_without_
     assert max(age for *_, age in served) > 3
 
     # Back: once Varnish's probe agrees, not one request fails, on any of the 4 workers.
-    wait_until_serving(stack, timeout=40)
+    wait_until_healthy(stack, timeout=40)
     outcomes = []
     for round_ in range(12):
         outcomes.append(shopper.http.get(stack.url("/api/cart/"), timeout=10).status_code)

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from tests.stack.fixtures import wait_until
-from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper, wait_until_serving
+from tests.stack.fixtures import wait_until, wait_until_healthy
+from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper
 
 pytestmark = pytest.mark.stack
 
@@ -84,6 +84,6 @@ def test_harakiri_in_the_middle_of_an_add_leaves_nothing_of_it(fault_stack):
     assert shopper.cart() == shopper.ledger == {slug: 1}
 
     # And the store goes on: a new worker takes the next add.
-    wait_until_serving(stack)
+    wait_until_healthy(stack)
     assert shopper.add(slug, 1).status_code == 200
     assert shopper.cart() == {slug: 2}

@@ -9,8 +9,7 @@ headers, JSON on the API, and are never stored; /healthz keeps telling the probe
 
 import pytest
 
-from tests.stack.fixtures import backend_health, http_session, wait_until
-from tests.stack.throwaway import Shopper, wait_until_serving
+from tests.stack.fixtures import backend_health, http_session, wait_until, wait_until_healthy
 
 pytestmark = pytest.mark.stack
 
@@ -48,9 +47,7 @@ def _check(answers, server):
 def test_uwsgi_down_api_answers_json_503_and_pages_a_503_then_recovers(fault_stack):
     stack = fault_stack
     http = http_session()
-    cold, in_cart = stack.fresh_slugs(2)
-    shopper = Shopper(stack).start()
-    shopper.add(in_cart, 1)
+    cold, in_cart, shopper = stack.shopper_with_one_in_cart()
 
     stack.stop_uwsgi()
     try:
@@ -68,6 +65,6 @@ def test_uwsgi_down_api_answers_json_503_and_pages_a_503_then_recovers(fault_sta
     assert probe == 502  # the probe hears that uWSGI is gone
     assert shopper.ledger == {in_cart: 1}
 
-    wait_until_serving(stack, timeout=30)
+    wait_until_healthy(stack, timeout=30)
     assert http.get(stack.url(f"/products/{cold}/"), timeout=10).status_code == 200
     assert shopper.cart() == {in_cart: 1}

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper, wait_until_serving
+from tests.stack.fixtures import wait_until_healthy
+from tests.stack.throwaway import HARAKIRI_SECONDS, Shopper
 
 pytestmark = pytest.mark.stack
 
@@ -44,7 +45,7 @@ def test_an_add_refused_behind_a_lock_is_applied_once_by_its_retries(fault_stack
         blocker.close()
     assert answer["first"].status_code == 503, answer["first"].text
     assert shopper.cart() == {slug: 1}  # refused: nothing of it was applied
-    wait_until_serving(stack)
+    wait_until_healthy(stack)
 
     retried = shopper.add(slug, 2, key="retry-key-0001")
     again = shopper.add(slug, 2, key="retry-key-0001")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.stack import SBIN_PATH, Stack, StackError, render_backends
+from deploy.stack import Stack, render_backends
+from harness.process import StackError, tool
 from tests.stack.fixtures import ROOT
 
 pytestmark = pytest.mark.stack
@@ -77,7 +78,7 @@ def test_cluster_vcl_gets_one_backend_per_node_and_compiles(tmp_path, nodes):
     try:
         readable.chmod(0o755)
         shutil.copytree(stack.vcl_file.parent, readable / "varnish")
-        varnishd = shutil.which("varnishd", path=SBIN_PATH)
+        varnishd = tool("varnishd")
         compiled = subprocess.run(
             [varnishd, "-C", "-n", str(readable / "varnishd"), "-f", str(readable / "varnish" / "cluster.vcl")],
             capture_output=True,

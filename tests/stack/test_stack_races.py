@@ -41,9 +41,8 @@ def racing_stack(request):
 
 def test_concurrent_adds_of_one_product_make_one_line_with_every_add(racing_stack):
     stack = racing_stack
-    first, contested = stack.fresh_slugs(2)
-    shopper = Shopper(stack).start()
-    shopper.add(first, 1)  # the visitor's session and cart exist; `contested` has no line yet
+    # The visitor's session and cart exist (one of `first`); `contested` has no line yet.
+    contested, first, shopper = stack.shopper_with_one_in_cart()
     connections = [shopper.clone() for _ in range(THREADS)]
 
     # Every thread's first add is a first add of `contested`: they race to create its line.

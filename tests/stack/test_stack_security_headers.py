@@ -14,15 +14,9 @@ import pytest
 
 from tests.stack.edge import outsider_session
 from tests.stack.fixtures import http_session, stylesheet_path
+from tests.test_security import SECURITY_HEADERS
 
 pytestmark = pytest.mark.stack
-
-FIXED = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 
 
 def _directives(policy):
@@ -126,6 +120,6 @@ def test_every_answer_carries_djangos_security_headers_once(answers, django_poli
     headers = answers[name].headers
 
     # requests joins a repeated header with ", ": a second copy would fail these equalities.
-    assert {key: headers.get(key) for key in FIXED} == FIXED
+    assert {key: headers.get(key) for key in SECURITY_HEADERS} == SECURITY_HEADERS
     assert _directives(headers["Content-Security-Policy"]) == django_policy
     assert "'unsafe-inline'" not in headers["Content-Security-Policy"]

@@ -1,8 +1,8 @@
-"""Servers the fault and race tests may kill: a MariaDB, a Redis and a memcached of their own, and stacks.
+"""Stacks the fault and race tests may break: on a MariaDB and a Redis of their own (harness/servers.py).
 
 The machine's MariaDB (:3306) and Redis (:6379) serve every test run, so "the database is down"
-and "Redis is down" are played on throwaway instances instead: a mariadbd with its own data
-folder and port, a redis-server on another port, each started, killed and restarted by PID.
+and "Redis is down" are played on throwaway instances instead: harness.servers' MariaDB, with its
+own data folder and port, and Redis on another port, each started, killed and restarted by PID.
 
 Two stacks of their own, started once per session when a test asks for them and stopped by PID
 at its end, both with 4 uWSGI workers so that requests really race (a test module imports
@@ -18,21 +18,19 @@ copied to test-artifacts/, as tests/stack/fixtures.py does for its stacks.
 """
 
 import json
-import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from deploy.stack import Stack
-from tests.stack.fixtures import ROOT, http_session, stop_and_keep_logs, wait_until
+from harness.servers import MariaDB, Redis
+from tests.stack.fixtures import ROOT, http_session, stop_and_keep_logs
 
 DEMO_PRODUCTS = 24
+# No binary log to write, and quicker DDL for migrate.
+_MARIADB_OPTIONS = ("--skip-log-bin", "--max-connections=100", "--innodb-doublewrite=0")
 # Seconds uWSGI gives a request before it kills the worker (production: 8, deploy/uwsgi/shop.ini).
 HARAKIRI_SECONDS = 3
 
@@ -62,7 +60,8 @@ def sqlite_stack_fixture(request):
 
 def _start_fault_stack(request):
     run_dir = _run_dir("faults")
-    mariadb, redis = ThrowawayMariaDB(run_dir / "mariadb"), ThrowawayRedis(run_dir / "redis")
+    mariadb = MariaDB(run_dir / "mariadb", options=_MARIADB_OPTIONS)
+    redis = Redis(run_dir / "redis")
     stack = TunedStack(
         ROOT,
         run_dir=run_dir,
@@ -151,211 +150,12 @@ class TunedStack(Stack):
         taken, self._unused = self._unused[:count], self._unused[count:]
         return taken
 
-
-# ------------------------------------------------------------------------------------------------
-# Throwaway servers
-# ------------------------------------------------------------------------------------------------
-
-
-def free_port():
-    """Return a TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Server:
-    """A server process of our own: started in its own session, stopped by its PID only."""
-
-    name = "server"
-
-    def __init__(self, folder, port=None):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = int(port) if port else free_port()
-        self.process = None
-
-    def _spawn(self, command):
-        log = open(self.folder / f"{self.name}.log", "ab")
-        with log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def kill(self):
-        """SIGKILL the server: a crash, with no goodbye to its clients."""
-        self._signal(signal.SIGKILL)
-
-    def stop(self):
-        """SIGTERM the server and wait for it (SIGKILL after 20 s); safe to repeat."""
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, signum):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signum)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def _wait_ready(self, ready, timeout=30):
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if self.process.poll() is not None:
-                log = (self.folder / f"{self.name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{log}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} on port {self.port} not ready in {timeout} s")
-            time.sleep(0.1)
-
-
-class ThrowawayMariaDB(_Server):
-    """A mariadbd with its own data folder and port; root without a password, on loopback."""
-
-    name = "mariadb"
-
-    def install(self):
-        subprocess.run(
-            [
-                "mariadb-install-db",
-                "--no-defaults",
-                f"--datadir={self.folder / 'data'}",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def start(self):
-        self._spawn(
-            [
-                shutil.which("mariadbd", path="/usr/sbin:/usr/bin:/sbin"),
-                "--no-defaults",
-                f"--datadir={self.folder / 'data'}",
-                f"--port={self.port}",
-                "--bind-address=127.0.0.1",
-                f"--socket={self.folder / 'mysqld.sock'}",
-                f"--pid-file={self.folder / 'mysqld.pid'}",
-                "--user=root",
-                "--skip-name-resolve",
-                "--skip-log-bin",
-                # Small: a few dozen products and carts.
-                "--innodb-buffer-pool-size=32M",
-                "--max-connections=100",
-                # Quicker DDL for migrate. Commits still reach the OS at once, so killing
-                # mariadbd (what the tests do) loses none of them.
-                "--innodb-flush-log-at-trx-commit=2",
-                "--innodb-doublewrite=0",
-            ]
-        )
-        self._wait_ready(self._answers)
-
-    def connect(self, database=None):
-        import MySQLdb
-
-        options = {"host": "127.0.0.1", "port": self.port, "user": "root", "connect_timeout": 2}
-        if database:
-            options["database"] = database
-        return MySQLdb.connect(**options)
-
-    def _answers(self):
-        try:
-            self.connect().close()
-            return True
-        except Exception:
-            return False
-
-    def create_database(self, name):
-        """Create database `name`; return its DATABASE_URL."""
-        connection = self.connect()
-        try:
-            connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        finally:
-            connection.close()
-        self.database = name
-        return f"mysql://root@127.0.0.1:{self.port}/{name}"
-
-
-class ThrowawayRedis(_Server):
-    """A redis-server on its own port, keeping nothing on disk."""
-
-    name = "redis"
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self._spawn(
-            [
-                shutil.which("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ]
-        )
-        self._wait_ready(self._answers)
-
-    def _answers(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def command(self, *args):
-        """Send one command; return the first line of the answer (enough for FLUSHALL, DBSIZE)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(" ".join(args).encode() + b"\r\n")
-            return sock.recv(4096).split(b"\r\n")[0].decode()
-
-
-class ThrowawayMemcached(_Server):
-    """A memcached on its own port, 16 MB, TCP only."""
-
-    name = "memcached"
-
-    @property
-    def location(self):
-        return f"127.0.0.1:{self.port}"
-
-    def start(self):
-        import getpass
-
-        memcached = shutil.which("memcached", path="/usr/bin:/usr/local/bin")
-        # -u: memcached refuses to run as root unless told which user to be.
-        user = getpass.getuser()
-        self._spawn([memcached, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16", "-u", user])
-        self._wait_ready(lambda: self.stats() is not None)
-
-    def stats(self):
-        """Return memcached's `stats` as a dict, or None if it does not answer."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"stats\r\n")
-                answer = b""
-                while not answer.endswith(b"END\r\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return None
-                    answer += chunk
-        except OSError:
-            return None
-        lines = answer.decode().splitlines()
-        return {parts[1]: parts[2] for parts in (line.split() for line in lines) if parts[0] == "STAT"}
+    def shopper_with_one_in_cart(self):
+        """Return (a fresh product, another fresh product, and a new Shopper who added one of that one)."""
+        untouched, in_cart = self.fresh_slugs(2)
+        shopper = Shopper(self).start()
+        shopper.add(in_cart, 1)
+        return untouched, in_cart, shopper
 
 
 # ------------------------------------------------------------------------------------------------
@@ -424,16 +224,3 @@ class Shopper:
         slugs = [item["product"] for item in items]
         assert len(slugs) == len(set(slugs)), f"duplicate cart lines: {slugs}"
         return {item["product"]: item["quantity"] for item in items}
-
-
-def wait_until_serving(stack, timeout=30):
-    """Wait until /healthz answers 200 through Varnish (Django up and Varnish's probe agreeing)."""
-    http = http_session()
-
-    def healthy():
-        try:
-            return http.get(stack.url("/healthz"), timeout=5).status_code == 200
-        except Exception:
-            return False
-
-    wait_until(healthy, timeout, "the stack answering /healthz through Varnish", step=0.2)
