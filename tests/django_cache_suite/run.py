@@ -220,7 +220,7 @@ def run_django_tests(tests, vendor):
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     command = [sys.executable, "runtests.py", "cache", "--settings=pagecache_suite_settings"]
-    command += ["--parallel=1", "--noinput", "--verbosity=2"]
+    command += ["--parallel=2", "--noinput", "--verbosity=2"]  # one process a core (tblib)
     with open(log, "w") as output:
         try:
             subprocess.run(
