@@ -161,7 +161,7 @@ def count(cart):
 
 
 def summary(cart):
-    """Describe the cart as the JSON the API answers (DESIGN.md: count, items, total)."""
+    """Describe the cart as the JSON the API answers (docs/design.md: count, items, total)."""
     items = lines(cart)
     total = sum((item.subtotal for item in items), Decimal("0.00"))
     return {
