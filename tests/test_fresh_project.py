@@ -93,11 +93,12 @@ def test_every_module_imports_with_only_django_installed(project):
         for path in (project / "pagecache").rglob("*.py")
     )
     script = (
-        f"import sys; sys.path[:0] = [{str(site)!r}, {str(project)!r}]\n"
         "import django; django.setup()\n"
         "import importlib\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
         "import redis\n"  # proves the isolation: this one must fail
     )
-    result = _run([sys.executable, "-S", "-c", script], project, check=False)
+    # -S: no site-packages; PYTHONPATH: only Django (and what it needs) and the project.
+    only_django = {"PYTHONPATH": f"{site}:{project}"}
+    result = _run([sys.executable, "-S", "-c", script], project, env=only_django, check=False)
     assert "No module named 'redis'" in result.stderr, result.stderr  # every pagecache module imported first
