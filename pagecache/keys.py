@@ -7,6 +7,7 @@ separator: `?q=linen%26page%3D2` (a search for "linen&page=2") and `?q=linen&pag
 """
 
 import hashlib
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 # The two representations stored per page. The key carries the encoding and the response says
@@ -29,11 +30,13 @@ def page_key(path, query=""):
     return "page:" + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+@lru_cache(maxsize=256)
 def accepted_encoding(accept_encoding):
     """Return "gzip" if an Accept-Encoding header value takes gzip, else "identity".
 
     As RFC 9110 (12.5.3) reads it: `gzip` with a weight above 0, or `*` above 0 when gzip is not
-    named; `q=0`, `q=0.0` or `q=0.000` refuse it.
+    named; `q=0`, `q=0.0` or `q=0.000` refuse it. Browsers send a handful of distinct values, so
+    each is read once and remembered (in a bounded LRU cache: made-up values cost their own reads).
     """
     weights = {}
     for part in accept_encoding.lower().split(","):

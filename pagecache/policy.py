@@ -40,7 +40,9 @@ class SharedPage:
 
     def key(self, request):
         """Return the page's key prefix and the encoding the client takes."""
-        query = canonical_query(request.GET, self.query)
+        # Most hits have no query string, or the view reads none of it: no QueryDict to parse.
+        read = self.query and request.META.get("QUERY_STRING")
+        query = canonical_query(request.GET, self.query) if read else ""
         return page_key(request.path, query), accepted_encoding(request.META.get("HTTP_ACCEPT_ENCODING", ""))
 
     def key_of_url(self, path, query):

@@ -39,3 +39,30 @@ def test_a_culled_group_generation_never_brings_back_pages_dropped_before(
     page = visitor.get("/search/?q=towel")
     assert "€20.00" in page.content.decode()
     assert page["X-Django-Cache"] == "MISS"
+
+
+@pytest.mark.django_db
+def test_each_hit_gets_a_copy_of_its_own():
+    """An entry holds a ready response; what one answer adds on its way out never reaches the next."""
+    ProductFactory(name="Blue Mug", slug="blue-mug", category=CategoryFactory())
+    visitor = Client()
+    visitor.get("/products/blue-mug/")
+    first = visitor.get("/products/blue-mug/")
+    first["X-Added-Later"] = "by a layer above"
+    second = visitor.get("/products/blue-mug/")
+    assert second["X-Django-Cache"] == "HIT"
+    assert second is not first
+    assert "X-Added-Later" not in second
+    assert second.content == first.content
+    assert second["Content-Length"] == str(len(second.content))
+
+
+@pytest.mark.django_db
+def test_a_hit_answers_a_conditional_get_from_the_stored_validators():
+    ProductFactory(name="Blue Mug", slug="blue-mug", category=CategoryFactory())
+    visitor = Client()
+    page = visitor.get("/products/blue-mug/")
+    assert visitor.get("/products/blue-mug/", HTTP_IF_NONE_MATCH=page["ETag"]).status_code == 304
+    since = visitor.get("/products/blue-mug/", HTTP_IF_MODIFIED_SINCE=page["Last-Modified"])
+    assert since.status_code == 304
+    assert visitor.get("/products/blue-mug/", HTTP_IF_NONE_MATCH='"other"').status_code == 200
