@@ -3,11 +3,17 @@
 import functools
 import json
 import os
+import pickle
 from pathlib import Path
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.core.cache import caches
+from django.http import Http404, HttpResponse
 
 from shop import views
+
+# Where the floor stack keeps its copy of the page in each cache it reads (page_from_cache).
+FLOOR_PAGE_KEY = "floor-page"
 
 
 def bare(request):
@@ -16,18 +22,32 @@ def bare(request):
 
 
 @functools.cache
-def _page_copy():
-    """Read the product page's body and headers, as a HIT answered them (BENCH_PAGE_COPY), once."""
+def _page_answer():
+    """The product page's answer as a HIT stores it (BENCH_PAGE_COPY): a pickled HttpResponse, once."""
     saved = json.loads(Path(os.environ["BENCH_PAGE_COPY"]).read_text())
-    return saved["body"].encode(), saved["headers"]
+    body = saved["body"].encode()
+    response = HttpResponse(body, headers=dict(saved["headers"]))
+    response["Content-Length"] = str(len(body))
+    return pickle.dumps(response, pickle.HIGHEST_PROTOCOL)
 
 
 def page_copy(request):
-    """Answer the product page's own bytes and headers with no other work: the floor of a HIT's answer."""
-    body, headers = _page_copy()
-    response = HttpResponse(body)
-    for name, value in headers:
-        response[name] = value
+    """Answer the product page's own bytes and headers, unpickled as a HIT's are: the floor of its answer."""
+    return pickle.loads(_page_answer())
+
+
+def page_from_cache(request, alias):
+    """Answer the page's copy read from one cache backend with one get: the floor of a HIT from it.
+
+    What a HIT from that backend cannot do without (the read, the unpickling), with nothing of
+    pagecache around it: no key, lock, Host check, Age or Server-Timing.
+    """
+    if alias not in settings.CACHES:
+        raise Http404(f"no cache alias {alias!r} (BENCH_FLOOR_CACHES)")
+    response = caches[alias].get(FLOOR_PAGE_KEY)
+    if response is None:
+        response = pickle.loads(_page_answer())
+        caches[alias].set(FLOOR_PAGE_KEY, response, None)
     return response
 
 

@@ -48,7 +48,12 @@ METHOD = [
     "'max-requests = 1000' rows: shop.ini with that one value changed (it ships 100000), a common setting "
     "that replaces a busy worker every second or two; the rest as shipped.",
     "Ratios are taken within each round, then the median over the rounds; req/s drift between runs on this "
-    "shared machine, the ratios much less.",
+    "shared machine, the ratios much less. The targets against a floor are measured once more with the floor "
+    "run just before and just after each run of the row (*Against the floor, in alternation*).",
+    "The floor stack (no middleware at all) also answers the product page's copy, unpickled as a HIT's entry "
+    "is (`/bench/floor/page/`), and the same copy read with one `get` from each backend under test "
+    "(`/bench/floor/cache/<alias>/`, the store's backend classes): what a HIT from that backend cannot do "
+    "without.",
     "The seed's variants (bench/variants.py, bench/templates/bench/) run on stacks of their own with "
     "`BENCH_VARIANT`: the seed's code and the half-way variant with `django-admin startproject`'s middleware "
     "list (read from Django's own project template) and `@cache_page`; the per-site cache with the store's "
@@ -343,6 +348,10 @@ HITPATH_ROWS = (
     ("hit_db", "HIT, database cache (SQLite)"),
     ("hit_redis", "HIT, Redis"),
     ("hit_memcached", "HIT, memcached"),
+    ("floor_read_locmem", "the floor reading the page from locmem with one get, no middleware"),
+    ("floor_read_db", "the floor reading the page from the database cache (SQLite) with one get, no middleware"),
+    ("floor_read_redis", "the floor reading the page from Redis with one get, no middleware"),
+    ("floor_read_memcached", "the floor reading the page from memcached with one get, no middleware"),
 )
 
 
@@ -354,9 +363,9 @@ def _hitpath(hitpath):
     lines = [
         "",
         "Django's own time per request, in-process: the WSGI handler called as uWSGI calls it (no server, no "
-        "network but the cache's), the median of five batches; the bench settings (the store's middleware plus "
-        "WhiteNoise). The time in cache calls is measured around the cache backend's methods. What a HIT costs "
-        "beyond the floor is the work that bounds its ratio to the floor through the stack.",
+        "network but the cache's), the median of five batches; the bench settings (the store's middleware, with "
+        "WhiteNoise below the hits). The time in cache calls is measured around the cache backend's methods. "
+        "What a HIT costs beyond the floor is the work that bounds its ratio to the floor through the stack.",
         "",
         "| request | middleware | us per request | of which cache calls | beyond the floor | x the floor's time |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -412,6 +421,27 @@ def _purge(result):
     ]
 
 
+def _paired(result):
+    paired = result.get("paired")
+    if not paired:
+        return []
+    labels = {k: v["label"] for k, v in result.get("rows", {}).items()}
+    lines = [
+        f"Each row in alternation with its floor: the floor, the row, the floor, ... ({result['plan']['rounds']} "
+        f"runs of {result['plan']['seconds']} s per row), each run of the row divided by the mean of the floor's "
+        "runs just before and after it, so the machine's drift cancels. The floor's reads (one get of a copy of "
+        "the page from one backend, no middleware, nothing of pagecache) bound what a HIT from that backend can "
+        "reach here.",
+        "",
+        "| row | against | ratio: median (min–max) | row req/s | floor req/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for found in paired.values():
+        lines.append(f"| {labels[found['of']]} | {labels[found['to']]} | {found['median']:.2f}x "
+                     f"({found['min']:.2f}–{found['max']:.2f}x) | {found['rps']:,.0f} | {found['floor_rps']:,.0f} |")
+    return lines
+
+
 def markdown(result, chart_name=None):
     """Return the whole report as Markdown."""
     minutes = result.get("duration_s", 0) / 60
@@ -426,7 +456,8 @@ def markdown(result, chart_name=None):
         lines += [f"![req/s per layer, renders per TTL window, worker memory]({chart_name})", ""]
     lines += ["## Targets", "", targets_table(result), ""]
     sections = [("The seed's way against ours", _variants), ("A page view as a browser makes it", _pageviews),
-                ("Throughput", _throughput), ("The spike, counted", _spike), ("Purge latency", _purge),
+                ("Throughput", _throughput), ("Against the floor, in alternation", _paired),
+                ("The spike, counted", _spike), ("Purge latency", _purge),
                 ("Costs that grow", _costs), ("Worker memory", _rss)]
     for title, build in sections:
         body = build(result)

@@ -103,6 +103,18 @@ QUICK = {
     "hitpath_requests": 300,
 }
 
+# The backends the floor stack reads the page from (bench/app.py, page_from_cache): its cache aliases.
+FLOOR_READS = {"locmem": "locmem", "db": "the database cache (SQLite)", "redis": "Redis", "memcached": "memcached"}
+
+# Each HIT against its layer's floor, measured once more in alternation: floor, row, floor, row, ...,
+# floor, each run of a row divided by the mean of the floor's runs just before and after it. The
+# machine's drift then cancels out, where in the matrix's rounds the two rows run seconds apart.
+PAIRED = {
+    "floor": ("hit_locmem", "hit_db", "hit_redis", "hit_memcached", "floor_page",
+              *(f"floor_read_{key}" for key in FLOOR_READS)),
+    "varnish_builtin": ("varnish_hit", "varnish_hit_gzip"),
+}
+
 # The steps of a full run, in order; `--steps` (BENCH_STEPS) picks some of them. The purge is
 # measured inside the matrix step, on its SQLite stack.
 STEPS = ("matrix", "spike", "rss", "costs")
@@ -358,6 +370,9 @@ def _layer_rows(slug, css_path):
          "bare", STACK),
         ("floor_page", "Django's floor answering the product page's bytes and headers, no middleware", "django",
          "floor", "nginx", "/bench/floor/page/", (), "page_copy", STACK),
+        *((f"floor_read_{key}", f"Django's floor reading the page from {name} with one get, no middleware",
+           "django", "floor" if key == "locmem" else f"floor_{key}", "nginx", f"/bench/floor/cache/{key}/", (),
+           "page_copy", STACK) for key, name in FLOOR_READS.items()),
         ("hit_db_mr1000", "Django HIT: database cache, uWSGI with max-requests = 1000", "max-requests-1000",
          "mr1000", "nginx", product, (), "django_hit", STACK),
         ("uncached_mr1000", "Uncached product render, uWSGI with max-requests = 1000", "max-requests-1000",
@@ -481,6 +496,40 @@ def run_matrix(rows, servers, plan, scripts, skipped, cookies_file=None):
     for entry in results.values():
         summarise_rounds(entry)
     return results
+
+
+def run_paired(rows, results, plan, scripts):
+    """Measure each row of PAIRED in alternation with its floor; return its bracketed ratios."""
+    by_id = {row.id: row for row in rows}
+    out = {}
+    for floor_id, ids in PAIRED.items():
+        todo = [by_id[i] for i in ids if "url" in results.get(i, {})]
+        if "url" not in results.get(floor_id, {}) or not todo:
+            continue
+        floor = by_id[floor_id]
+        progress(f"paired: {', '.join(row.id for row in todo)}, each between two runs of {floor_id}, "
+                 f"{plan['rounds']} times")
+
+        def rate(row):
+            return load.run(results[row.id]["url"], plan["seconds"], scripts["done"], plan["connections"],
+                            plan["threads"], row.headers)["rps"]
+
+        runs = []
+        for _ in range(plan["rounds"]):
+            for row in todo:
+                runs += [(floor_id, rate(floor)), (row.id, rate(row))]
+        runs.append((floor_id, rate(floor)))
+        for row in todo:
+            found = [(rps, (runs[i - 1][1] + runs[i + 1][1]) / 2) for i, (name, rps) in enumerate(runs)
+                     if name == row.id]
+            by_run = [rps / floor_rps for rps, floor_rps in found if floor_rps]
+            out[row.id] = {"of": row.id, "to": floor_id, "median": statistics.median(by_run), "min": min(by_run),
+                           "max": max(by_run), "runs": len(by_run),
+                           "rps": statistics.median(rps for rps, _ in found),
+                           "floor_rps": statistics.median(floor_rps for _, floor_rps in found)}
+            progress(f"paired: {row.id:20} {out[row.id]['median']:.3f}x {floor_id} "
+                     f"({out[row.id]['min']:.2f}–{out[row.id]['max']:.2f}x)")
+    return out
 
 
 def measure_row(row, url, server, seconds, plan, scripts, cookies_file):
@@ -767,15 +816,29 @@ def targets(result):
                             ("locmem", 9, "locmem")):
         ratio(f"hit_{key}_vs_uncached", goal, f"Django HIT, {name}, vs the uncached render",
               ratio_text("floor_vs_uncached", django_floor))
-    # Every HIT against its own layer's floor, measured in the same rounds.
-    ratio("varnish_hit_vs_builtin", 0.9, "Varnish HIT through the project's VCL vs the builtin-VCL floor",
-          joined(rps_text("varnish_hit"), f"floor {rps_text('varnish_builtin')}"))
+    # Every HIT against its own layer's floor, measured in alternation with it (run_paired); beside
+    # it the bound: the floor doing only what such a HIT cannot do without (one read of that cache).
+    paired = result.get("paired", {})
+
+    def paired_ratio(row_id, goal, name, beside):
+        value = paired.get(row_id, {}).get("median")
+        add(name, None if value is None else _shown(value, goal), None if value is None else value >= goal,
+            f">= {goal}x", beside)
+
+    def paired_text(row_id, label):
+        found = paired.get(row_id)
+        return None if found is None else f"{found['median']:.2f}x {label}"
+
+    paired_ratio("varnish_hit", 0.9, "Varnish HIT through the project's VCL vs the builtin-VCL floor",
+                 joined(rps_text("varnish_hit"), f"floor {rps_text('varnish_builtin')}",
+                        ratio_text("varnish_hit_vs_builtin", "in the matrix's rounds")))
     for key, goal, name in (("locmem", 0.9, "locmem"), ("db", 0.75, "database cache"), ("redis", 0.7, "Redis"),
                             ("memcached", 0.7, "memcached")):
-        ratio(f"hit_{key}_vs_floor", goal, f"Django HIT, {name}, vs the Django floor",
-              joined(rps_text(f"hit_{key}"), f"floor {rps_text('floor')}",
-                     ratio_text(f"hit_{key}_vs_floor_page", "the floor answering the page's own bytes and headers"),
-                     ratio_text(f"hit_{key}_vs_uncached", "the uncached render")))
+        paired_ratio(f"hit_{key}", goal, f"Django HIT, {name}, vs the Django floor",
+                     joined(paired_text(f"floor_read_{key}", f"the floor reading the page from {name} (the bound)"),
+                            rps_text(f"hit_{key}"), f"floor {rps_text('floor')}",
+                            ratio_text(f"hit_{key}_vs_floor", "in the matrix's rounds"),
+                            ratio_text(f"hit_{key}_vs_uncached", "the uncached render")))
     spike_targets(result, add)
     visitor_targets(result, add)
     pageview_targets(result, add, ratio, rps_text)
@@ -1038,6 +1101,13 @@ class Bench:
             env=base_env(database_url, **env), recycle=recycle, max_requests=max_requests,
         )
 
+    def floor_caches(self):
+        """The floor stack's cache aliases: (key, CACHE_URL) per backend of FLOOR_READS."""
+        found = [("locmem", "locmem://"), ("db", "dbcache://shop_cache"), ("redis", REDIS_URL)]
+        if self.memcached:
+            found.append(("memcached", f"pymemcache://127.0.0.1:{self.memcached.port}"))
+        return found
+
     def variant_stack(self, variant, name, processes=2, **env):
         """A stack of one of the seed's variants: its own cache prefix and render log, the main catalog."""
         return self.stack(name, self.sqlite_url(self.main_db), processes=processes, BENCH_VARIANT=variant,
@@ -1067,7 +1137,8 @@ class Bench:
             "locmem": self.stack("locmem", sqlite, CACHE_URL="locmem://"),
             "mr1000": self.stack("mr1000", sqlite, max_requests=1000),
             "floor": self.stack("floor", sqlite, CACHE_URL="locmem://", BENCH_NO_MIDDLEWARE=1,
-                                BENCH_PAGE_COPY=self.run_dir / "page-copy.json"),
+                                BENCH_PAGE_COPY=self.run_dir / "page-copy.json",
+                                BENCH_FLOOR_CACHES=",".join(f"{key}={url}" for key, url in self.floor_caches())),
         }
         servers["varnish_builtin"] = BuiltinVarnish(self.run_dir / "varnish-builtin", free_ports(1)[0],
                                                     servers["sqlite"].nginx_port)
@@ -1085,12 +1156,21 @@ class Bench:
             raise StackError(f"the main stack did not start: {skipped['sqlite']}")
         if not self.memcached:
             skipped["memcached"] = "memcached is not installed"
+        # The floor's reads from each backend run on the floor stack, when that backend runs.
+        readers = {}
+        for key in ("db", "redis", "memcached"):
+            if key in skipped or "floor" in skipped:
+                skipped[f"floor_{key}"] = skipped.get(key) or skipped["floor"]
+            else:
+                readers[f"floor_{key}"] = servers["floor"]
         if not self.mariadb_version:
             skipped["mariadb"] = "MariaDB is not reachable"
         self.write_ceiling_file(servers["sqlite"])
         rows = matrix_rows(self.slug, self.css_path)
-        self.result["rows"] = run_matrix(rows, servers, self.plan, self.scripts, skipped, self.cookies_file)
+        self.result["rows"] = run_matrix(rows, {**servers, **readers}, self.plan, self.scripts, skipped,
+                                         self.cookies_file)
         self.result["ratios"] = ratios(self.result["rows"])
+        self.result["paired"] = run_paired(rows, self.result["rows"], self.plan, self.scripts)
         self.result["respawns"] = {
             name: server.respawns() for name, server in servers.items() if isinstance(server, BenchStack)
         }
@@ -1170,6 +1250,7 @@ class Bench:
 
     def write_ceiling_file(self, stack):
         """Copy the product page, as Nginx gets it from Django, into a static file."""
+        http_get(f"{stack.nginx_url}/products/{self.slug}/")  # stored, if it was not yet: the copy is a HIT's
         status, headers, body = http_get(f"{stack.nginx_url}/products/{self.slug}/")
         if status != 200:
             raise StackError(f"/products/{self.slug}/ answered {status}")
@@ -1332,6 +1413,11 @@ class Bench:
                  ("hit_redis", product, {"CACHE_URL": REDIS_URL})]
         if self.memcached:
             cases.append(("hit_memcached", product, {"CACHE_URL": f"pymemcache://127.0.0.1:{self.memcached.port}"}))
+        # The floor reading the page's copy from each backend with one get: the least a HIT from it costs.
+        read = {"BENCH_NO_MIDDLEWARE": 1, "BENCH_PAGE_COPY": self.run_dir / "page-copy.json"}
+        if read["BENCH_PAGE_COPY"].exists():  # written by the matrix step
+            cases += [(f"floor_read_{name}", "/bench/floor/cache/default/", {**read, **extra})
+                      for name, _, extra in cases if name.startswith("hit_")]
         costs["hitpath"] = {}
         progress("costs: Django's time per request in-process (WSGI handler, no server): the floor and each HIT")
         for name, path, extra in cases:

@@ -4,7 +4,8 @@
                       has no URL for (a trivial view, the product view without its cache, the
                       seed's variants of bench/variants.py)
     WhiteNoise        serves STATIC_ROOT at /django-static/, so "Django serves the CSS" can be
-                      measured through the same Nginx as "Nginx serves the CSS" (/static/)
+                      measured through the same Nginx as "Nginx serves the CSS" (/static/); it sits
+                      below SharedPageMiddleware, so hits run through the shipped middleware only
     BENCH_RENDER_LOG  when set, a context processor appends the path of every template render to
                       this file: the render counter of the spike and of the visitors (one short
                       append per render, none per cache hit)
@@ -12,6 +13,8 @@
                       store's; site: the store's with Django's per-site cache around it and without
                       pagecache's middleware (bench/variants.py)
     BENCH_SEED_SECONDS  the lifetime of the variants' caches (`@cache_page`, the per-site cache)
+    BENCH_FLOOR_CACHES  on the floor stack: a cache alias per backend under test, from which
+                      /bench/floor/cache/<alias>/ reads the page with one get (bench/app.py)
 
 Everything else, the middleware the hits run through included, is config.settings as shipped.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 import django
 
 from config.settings import *  # noqa: F403
-from config.settings import MIDDLEWARE, TEMPLATES, env
+from config.settings import LEANER_BACKENDS, MIDDLEWARE, TEMPLATES, env
 
 ROOT_URLCONF = "bench.urls"
 
@@ -34,9 +37,13 @@ TEMPLATES = copy.deepcopy(TEMPLATES)
 # The variants' own templates (bench/templates/bench/), found before nothing of the store's.
 TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], Path(__file__).resolve().parent / "templates"]
 
-# First, as WhiteNoise asks: a request for another prefix costs it one dict lookup.
+# Right below SharedPageMiddleware, so that the hits the bench measures run through the store's
+# middleware as shipped and nothing else. WhiteNoise asks to be above everything but
+# SecurityMiddleware; the one layer above it here answers a static path with a remembered lookup.
 # https://whitenoise.readthedocs.io/en/stable/django.html
-MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
+_below_shared_pages = MIDDLEWARE.index("pagecache.middleware.SharedPageMiddleware") + 1
+MIDDLEWARE = [*MIDDLEWARE[:_below_shared_pages], "whitenoise.middleware.WhiteNoiseMiddleware",
+              *MIDDLEWARE[_below_shared_pages:]]
 WHITENOISE_STATIC_PREFIX = "/django-static/"
 
 if os.environ.get("BENCH_RENDER_LOG"):
@@ -46,6 +53,14 @@ if os.environ.get("BENCH_RENDER_LOG"):
 # their own keeps their pages apart (django-environ drops `?key_prefix=` for redis:// URLs).
 if env.str("BENCH_CACHE_PREFIX", default=""):
     CACHES["default"]["KEY_PREFIX"] = env.str("BENCH_CACHE_PREFIX")  # noqa: F405
+
+# The floor stack reads a copy of the page from each backend under test, with one get and nothing
+# else (bench/app.py, page_from_cache): one alias per backend, the store's classes, from
+# BENCH_FLOOR_CACHES="alias=URL,alias=URL".
+for _alias, _url in (item.split("=", 1) for item in env.list("BENCH_FLOOR_CACHES", default=[])):
+    CACHES[_alias] = env.cache_url_config(_url)  # noqa: F405
+    CACHES[_alias]["BACKEND"] = LEANER_BACKENDS.get(CACHES[_alias]["BACKEND"], CACHES[_alias]["BACKEND"])  # noqa: F405
+    CACHES[_alias]["KEY_PREFIX"] = f"{env.str('BENCH_CACHE_PREFIX', default='bench')}-floor"  # noqa: F405
 
 # The seed's variants (bench/variants.py): each runs in a stack of its own.
 UPDATE_CACHE = "django.middleware.cache.UpdateCacheMiddleware"

@@ -11,6 +11,8 @@ urlpatterns = [
     path("bench/bare/", app.bare),
     # The floor stack's copy of a HIT's answer: its bytes and headers, no middleware, no cache.
     path("bench/floor/page/", app.page_copy),
+    # ... and the same copy read from one cache backend (BENCH_FLOOR_CACHES) with one get.
+    path("bench/floor/cache/<str:alias>/", app.page_from_cache),
     path("bench/uncached/products/<slug:slug>/", app.uncached_product),
     # The seed's variants (bench/variants.py); each stack's BENCH_VARIANT picks its middleware.
     path("bench/seed/products/<slug:slug>/", variants.seed_product),

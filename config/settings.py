@@ -185,11 +185,12 @@ for option in ("key_prefix", "version"):
 CACHES["default"].setdefault("KEY_PREFIX", "shop")
 # Django's backends with less work per request: a leaner read of the same table, one redis-py
 # client reused, memcached connections kept between requests (pagecache/backends.py).
-CACHES["default"]["BACKEND"] = {
+LEANER_BACKENDS = {
     "django.core.cache.backends.db.DatabaseCache": "pagecache.backends.DatabaseCache",
     "django.core.cache.backends.redis.RedisCache": "pagecache.backends.RedisCache",
     "django.core.cache.backends.memcached.PyMemcacheCache": "pagecache.backends.PyMemcacheCache",
-}.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
+}
+CACHES["default"]["BACKEND"] = LEANER_BACKENDS.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
 if CACHES["default"]["BACKEND"] == "pagecache.backends.DatabaseCache":
     CACHES["default"]["OPTIONS"] = {
         # The default of 300 entries thrashes on a real catalog: each cached URL takes two

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.http import Http404
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 
 from bench import app, variants
@@ -21,8 +22,8 @@ from bench import urls as bench_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_SITE_CACHE = ("django.middleware.cache.UpdateCacheMiddleware", "django.middleware.cache.FetchFromCacheMiddleware")
-BENCH_VIEWS = [app.bare, app.page_copy, app.uncached_product, variants.seed_product, variants.seed_render,
-               variants.halfway_product, variants.halfway_render]
+BENCH_VIEWS = [app.bare, app.page_copy, app.page_from_cache, app.uncached_product, variants.seed_product,
+               variants.seed_render, variants.halfway_product, variants.halfway_render]
 
 
 def _callbacks(patterns):
@@ -38,7 +39,7 @@ def _bench_only_paths():
     """Return a concrete path for each URL pattern bench/urls.py adds to the store's."""
     store = {str(p.pattern) for p in get_resolver("config.urls").url_patterns}
     added = [str(p.pattern) for p in bench_urls.urlpatterns if str(p.pattern) not in store]
-    return ["/" + pattern.replace("<slug:slug>", "some-product") for pattern in added]
+    return ["/" + pattern.replace("<slug:slug>", "some-product").replace("<str:alias>", "locmem") for pattern in added]
 
 
 def test_the_bench_adds_its_variants_urls():
@@ -81,7 +82,7 @@ def test_no_module_of_the_store_imports_the_bench():
 def _bench_settings(**env):
     """Import bench.settings in a process of its own with `env`; return what it decided."""
     code = ("import json, bench.settings as s; "
-            "print(json.dumps({'urls': s.ROOT_URLCONF, 'middleware': s.MIDDLEWARE}))")
+            "print(json.dumps({'urls': s.ROOT_URLCONF, 'middleware': s.MIDDLEWARE, 'caches': s.CACHES}))")
     answer = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "SHOP_DEMO": "1", **env})
     assert answer.returncode == 0, answer.stderr
@@ -100,3 +101,32 @@ def test_the_variants_live_in_the_bench_settings_module_only(variant):
         assert "pagecache.middleware.SharedPageMiddleware" not in bench["middleware"]
     # The store's own settings, read the same way, are untouched by any variant.
     assert not set(PER_SITE_CACHE) & set(importlib.import_module("config.settings").MIDDLEWARE)
+
+
+def test_the_floor_reads_the_page_through_the_stores_backend_classes():
+    bench = _bench_settings(BENCH_NO_MIDDLEWARE="1", BENCH_CACHE_PREFIX="b1",
+                            BENCH_FLOOR_CACHES="db=dbcache://shop_cache,redis=redis://127.0.0.1:6379/13,locmem=locmem://")
+    assert bench["middleware"] == []
+    caches = bench["caches"]
+    assert caches["db"]["BACKEND"] == "pagecache.backends.DatabaseCache"
+    assert caches["redis"]["BACKEND"] == "pagecache.backends.RedisCache"
+    assert caches["locmem"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert {caches[alias]["KEY_PREFIX"] for alias in ("db", "redis", "locmem")} == {"b1-floor"}
+    assert "redis" not in importlib.import_module("config.settings").CACHES
+
+
+def test_the_floor_answers_the_page_copy_from_a_cache(tmp_path, monkeypatch, rf, settings):
+    copy = tmp_path / "page-copy.json"
+    copy.write_text(json.dumps({"body": "<!doctype html><p>page</p>", "headers": [["X-Frame-Options", "DENY"]]}))
+    monkeypatch.setenv("BENCH_PAGE_COPY", str(copy))
+    app._page_answer.cache_clear()
+    settings.CACHES = {**settings.CACHES, "floorcopy": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    request = rf.get("/bench/floor/cache/floorcopy/")
+    first, second = app.page_from_cache(request, "floorcopy"), app.page_from_cache(request, "floorcopy")
+    assert first.content == second.content == b"<!doctype html><p>page</p>"
+    assert second["X-Frame-Options"] == "DENY"
+    assert second["Content-Length"] == str(len(second.content))
+    assert app.page_copy(request).content == first.content
+    with pytest.raises(Http404):
+        app.page_from_cache(request, "no-such-alias")
+    app._page_answer.cache_clear()
