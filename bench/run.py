@@ -817,7 +817,7 @@ def targets(result):
         ratio(f"hit_{key}_vs_uncached", goal, f"Django HIT, {name}, vs the uncached render",
               ratio_text("floor_vs_uncached", django_floor))
     # Every HIT against its own layer's floor, measured in alternation with it (run_paired); beside
-    # it the bound: the floor doing only what such a HIT cannot do without (one read of that cache).
+    # it what bounds it: the floor doing what such a HIT cannot do without, one read of that cache.
     paired = result.get("paired", {})
 
     def paired_ratio(row_id, goal, name, beside):
@@ -835,7 +835,7 @@ def targets(result):
     for key, goal, name in (("locmem", 0.9, "locmem"), ("db", 0.75, "database cache"), ("redis", 0.7, "Redis"),
                             ("memcached", 0.7, "memcached")):
         paired_ratio(f"hit_{key}", goal, f"Django HIT, {name}, vs the Django floor",
-                     joined(paired_text(f"floor_read_{key}", f"the floor reading the page from {name} (the bound)"),
+                     joined(paired_text(f"floor_read_{key}", f"the floor plus one get of the page from {name}"),
                             rps_text(f"hit_{key}"), f"floor {rps_text('floor')}",
                             ratio_text(f"hit_{key}_vs_floor", "in the matrix's rounds"),
                             ratio_text(f"hit_{key}_vs_uncached", "the uncached render")))
