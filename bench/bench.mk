@@ -1,7 +1,7 @@
 # `make bench`: every layer measured side by side (python -m bench.run; see bench/README.md).
 # Included by the main Makefile, whose VENV, PY, `venv` and apt_install it uses.
 #
-#   make bench                                  full run, about 15 minutes on 2 cores
+#   make bench                                  full run, about 20 minutes on 2 cores
 #   make bench BENCH_QUICK=1                    a few seconds per row: checks the pipeline
 #   make bench BENCH_OUT=results/mine.json      where the JSON goes (.md and .png beside it)
 #   make bench BENCH_STEPS=matrix               some steps only (matrix, spike, rss, costs)

@@ -1416,7 +1416,7 @@ class Bench:
         # The floor reading the page's copy from each backend with one get: the least a HIT from it costs.
         read = {"BENCH_NO_MIDDLEWARE": 1, "BENCH_PAGE_COPY": self.run_dir / "page-copy.json"}
         if read["BENCH_PAGE_COPY"].exists():  # written by the matrix step
-            cases += [(f"floor_read_{name}", "/bench/floor/cache/default/", {**read, **extra})
+            cases += [(f"floor_read_{name.removeprefix('hit_')}", "/bench/floor/cache/default/", {**read, **extra})
                       for name, _, extra in cases if name.startswith("hit_")]
         costs["hitpath"] = {}
         progress("costs: Django's time per request in-process (WSGI handler, no server): the floor and each HIT")
