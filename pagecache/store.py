@@ -27,6 +27,15 @@ LOCK_SECONDS = 10
 # generation stored under this key; it is read in the same round trip as the page.
 GENERATION_KEY = "page-generation:{}"
 
+# The shape of an entry, part of its key: a release that changes the shape changes this, so that
+# during a rolling deploy old and new workers never read each other's entries (a KeyError, a 500)
+# but each its own; the other shape's copies age out within their TTL.
+ENTRY_FORMAT = "response"  # {"stored_at", "generation", "response": a pickled HttpResponse}
+
+
+def _entry_key(base, encoding):
+    return f"{base}:{encoding}:{ENTRY_FORMAT}"
+
 
 def now():
     """Return the time; tests replace this to move the clock."""
@@ -53,7 +62,7 @@ def _guarded(default):
 @_guarded(default=None)
 def read_entry(base, encoding, group):
     """Read one page variant, and its group's generation, in one round trip."""
-    key = f"{base}:{encoding}"
+    key = _entry_key(base, encoding)
     if group is None:
         return cache.get(key)
     gen_key = GENERATION_KEY.format(group)
@@ -68,12 +77,12 @@ def read_entry(base, encoding, group):
 
 @_guarded(default=None)
 def store_entries(base, entries, timeout):
-    cache.set_many({f"{base}:{enc}": entry for enc, entry in entries.items()}, timeout)
+    cache.set_many({_entry_key(base, enc): entry for enc, entry in entries.items()}, timeout)
 
 
 @_guarded(default=None)
 def delete_pages(bases):
-    cache.delete_many([f"{base}:{enc}" for base in bases for enc in ENCODINGS])
+    cache.delete_many([_entry_key(base, enc) for base in bases for enc in ENCODINGS])
 
 
 @_guarded(default=None)

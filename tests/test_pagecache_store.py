@@ -6,6 +6,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from pagecache import store
+from pagecache.keys import ENCODINGS, page_key
 from tests.factories import CategoryFactory, ProductFactory
 
 
@@ -66,3 +68,17 @@ def test_a_hit_answers_a_conditional_get_from_the_stored_validators():
     since = visitor.get("/products/blue-mug/", HTTP_IF_MODIFIED_SINCE=page["Last-Modified"])
     assert since.status_code == 304
     assert visitor.get("/products/blue-mug/", HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+
+@pytest.mark.django_db
+def test_entries_of_another_shape_are_never_read():
+    """A rolling deploy: workers of the last release stored entries of another shape, under their keys."""
+    ProductFactory(name="Blue Mug", slug="blue-mug", category=CategoryFactory())
+    base = page_key("/products/blue-mug/")
+    last_release = {"stored_at": store.now(), "generation": None, "status": 200, "headers": {}, "body": b"old"}
+    cache.set_many({f"{base}:{encoding}": last_release for encoding in ENCODINGS}, 60)
+    visitor = Client()
+    first, second = visitor.get("/products/blue-mug/"), visitor.get("/products/blue-mug/")
+    assert (first.status_code, first["X-Django-Cache"], second["X-Django-Cache"]) == (200, "MISS", "HIT")
+    assert b"Blue Mug" in second.content
+    assert cache.get(f"{base}:identity") == last_release  # left to age out, never read
