@@ -18,8 +18,6 @@ import std;
 # Client side
 
 sub vcl_recv {
-    call sanitize_edge_headers;
-    call set_forwarded_proto;
     call refuse_unknown_methods;
     call canonicalize_url;
     call strip_tracking_params;
@@ -32,36 +30,15 @@ sub vcl_recv {
     # No return: the builtin vcl_recv still runs (Host, method, Authorization).
 }
 
-# Decide which forwarding headers reach Django: none a client wrote. Some
-# frameworks and proxies obey these to rewrite the host, URL or method.
-sub sanitize_edge_headers {
-    unset req.http.X-Forwarded-Host;
-    unset req.http.X-Original-URL;
-    unset req.http.X-Rewrite-URL;
-    unset req.http.X-HTTP-Method-Override;
-    unset req.http.Forwarded;
-    unset req.http.x-edge-outcome;
-}
-
-# Decide the scheme Django is told the visitor used (it trusts X-Forwarded-Proto
-# only with HTTPS=1): taken from the listener the request came in on, never from
-# a header. A TLS terminator connects to the listener named "tls", e.g.
-#     varnishd -a 127.0.0.1:6081 -a tls=127.0.0.1:6443,PROXY
-# speaking PROXY so that client.ip is the visitor; everything else is plain HTTP.
-sub set_forwarded_proto {
-    if (local.socket == "tls") {
-        set req.http.X-Forwarded-Proto = "https";
-    } else {
-        set req.http.X-Forwarded-Proto = "http";
-    }
-}
-
 # Decide which methods go on: those Django answers (with a 405 where a URL does
 # not take them), and PURGE and BAN, which handle_purge_and_ban keeps to the
 # purgers. Any other, TRACE and CONNECT included, is refused here. The builtin
 # would pipe it: a raw tunnel to Nginx that none of these rules sees into.
+# Compared as strings (case-sensitive, as methods are): a GET costs one strcmp.
 sub refuse_unknown_methods {
-    if (req.method !~ "^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|PURGE|BAN)$") {
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST"
+        && req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE"
+        && req.method != "OPTIONS" && req.method != "PURGE" && req.method != "BAN") {
         return (synth(501, "Method not implemented"));
     }
 }
@@ -73,6 +50,11 @@ sub refuse_unknown_methods {
 # that the ban of ^/products/boot/ never reaches: a stale price for the TTL. The
 # same decoding lets /static/..%2fcart/ look shared here and be /cart/ there.
 sub canonicalize_url {
+    # One test screens every case below, so that a plain URL (nearly all of
+    # them) costs one regex match here instead of five.
+    if (req.url !~ "^(?i:https?://)|^[^?]*(%[0-7]|/\.|//)|^/(products|categories)/[^?]*[A-Z]") {
+        return;
+    }
     # Absolute form (GET http://host/path): the URL's host is the one that
     # counts (RFC 9112, 3.2.2), as it is for Nginx.
     if (req.url ~ "^(?i)https?://") {
@@ -104,6 +86,11 @@ sub canonicalize_url {
 # Decide the URL that keys the cache and reaches Django: without the ad and
 # analytics parameters (utm_*, fbclid, gclid) that only the browser's scripts read.
 sub strip_tracking_params {
+    # Most URLs carry none, nor an empty query to drop: they are left as they
+    # are (each rewrite of req.url is a copy and a log record).
+    if (req.url !~ "[?&](utm_|fbclid|gclid)|[?&]$") {
+        return;
+    }
     set req.url = regsuball(req.url, "(?<=[?&])(utm_[^&=]*|fbclid|gclid)(=[^&]*)?(&|$)", "");
     set req.url = regsub(req.url, "[?&]$", "");
 }
@@ -188,6 +175,9 @@ sub pick_grace {
 # gzipped copy and gunzips it on every hit for a client without gzip: a cost per
 # request that `make bench` measures (docs/bench/), paid to save one copy.
 sub normalize_accept_encoding {
+    if (!req.http.Accept-Encoding) {
+        return;
+    }
     if (req.http.Accept-Encoding ~ "(?i)\bgzip\b" &&
         req.http.Accept-Encoding !~ "(?i)\bgzip\s*;\s*q=0(\.0*)?\s*(,|$)") {
         set req.http.Accept-Encoding = "gzip";
@@ -214,17 +204,9 @@ sub vcl_deliver {
     }
 }
 
-# Record how the edge answered, for Server-Timing: a fresh copy (HIT), a stale
-# one served while one refresh runs or the backend is sick (GRACE), a fetch to
-# store (MISS), or a fetch never stored (PASS). The builtins still run after.
-sub vcl_hit {
-    if (obj.ttl > 0s) {
-        set req.http.x-edge-outcome = "HIT";
-    } else {
-        set req.http.x-edge-outcome = "GRACE";
-    }
-}
-
+# Record how the edge fetched what it answers, for Server-Timing: to store it
+# (MISS), or never to store it (PASS). A copy from the cache needs no note:
+# vcl_deliver sees obj.hits and obj.ttl. The builtins still run after.
 sub vcl_miss {
     set req.http.x-edge-outcome = "MISS";
 }
@@ -233,26 +215,57 @@ sub vcl_pass {
     set req.http.x-edge-outcome = "PASS";
 }
 
-# The outcome is the edge's note to itself: the backend never sees it.
 sub vcl_backend_fetch {
+    call sanitize_edge_headers;
+    call set_forwarded_proto;
+}
+
+# Decide which forwarding headers reach Django: none a client wrote. Some
+# frameworks and proxies obey these to rewrite the host, URL or method.
+# Removed from the fetch, not the request: a hit never reaches Django, so it
+# need not pay for them. The x-edge-outcome note is the edge's own.
+sub sanitize_edge_headers {
+    unset bereq.http.X-Forwarded-Host;
+    unset bereq.http.X-Original-URL;
+    unset bereq.http.X-Rewrite-URL;
+    unset bereq.http.X-HTTP-Method-Override;
+    unset bereq.http.Forwarded;
     unset bereq.http.x-edge-outcome;
+}
+
+# Decide the scheme Django is told the visitor used (it trusts X-Forwarded-Proto
+# only with HTTPS=1): taken from the listener the request came in on, never from
+# a header. A TLS terminator connects to the listener named "tls", e.g.
+#     varnishd -a 127.0.0.1:6081 -a tls=127.0.0.1:6443,PROXY
+# speaking PROXY so that client.ip is the visitor; everything else is plain HTTP.
+# Set on every fetch (misses, passes, background refreshes), never on a hit.
+sub set_forwarded_proto {
+    if (local.socket == "tls") {
+        set bereq.http.X-Forwarded-Proto = "https";
+    } else {
+        set bereq.http.X-Forwarded-Proto = "http";
+    }
 }
 
 # Decide what Server-Timing says of the edge: how it answered and, for a copy,
 # its age in seconds, after Django's part, which says how that copy was made
 # (so a hit reads "rendered by Django in 8 ms, 12 s ago, served by Varnish").
-# Nothing in it is per visitor.
+# A copy is fresh (HIT) or stale, served while one refresh runs or the backend
+# is sick (GRACE). Nothing in it is per visitor. Two header writes per answer:
+# the edge's part is put together in the request's own note first.
 sub add_server_timing {
-    set resp.http.x-edge-timing = {"varnish;desc=""} + req.http.x-edge-outcome + {"""};
-    if (req.http.x-edge-outcome ~ "^(HIT|GRACE)$") {
-        set resp.http.x-edge-timing = resp.http.x-edge-timing + {", varnish-age;desc=""} + resp.http.Age + {"""};
+    if (obj.hits > 0 && obj.ttl > 0s) {
+        set req.http.x-edge-outcome = {"varnish;desc="HIT", varnish-age;desc=""} + resp.http.Age + {"""};
+    } elsif (obj.hits > 0) {
+        set req.http.x-edge-outcome = {"varnish;desc="GRACE", varnish-age;desc=""} + resp.http.Age + {"""};
+    } else {
+        set req.http.x-edge-outcome = {"varnish;desc=""} + req.http.x-edge-outcome + {"""};
     }
     if (resp.http.Server-Timing) {
-        set resp.http.Server-Timing = resp.http.Server-Timing + ", " + resp.http.x-edge-timing;
+        set resp.http.Server-Timing = resp.http.Server-Timing + ", " + req.http.x-edge-outcome;
     } else {
-        set resp.http.Server-Timing = resp.http.x-edge-timing;
+        set resp.http.Server-Timing = req.http.x-edge-outcome;
     }
-    unset resp.http.x-edge-timing;
 }
 
 # Decide the body of Varnish's own answers (PURGE, BAN, refused requests): one
