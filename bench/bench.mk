@@ -8,7 +8,7 @@
 #
 # A full run also copies its table and chart to docs/bench/ (committed: the README shows them).
 
-BENCH_DEBS := nginx varnish wrk memcached
+BENCH_DEBS := nginx varnish wrk memcached valgrind
 BENCH_OUT ?= results/bench-$(shell date +%Y-%m-%d).json
 BENCH_QUICK ?=
 BENCH_STEPS ?=

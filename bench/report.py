@@ -442,6 +442,28 @@ def _paired(result):
     return lines
 
 
+def _vcl_cost(result):
+    cost = result.get("vcl_cost")
+    if not cost:
+        return []
+    lines = [
+        f"Instructions varnishd's child executes per HIT on the product page, counted by callgrind "
+        f"(bench/vclcost.py): {cost['hits']:,} hits per VCL, twice, in one varnishd with both VCLs loaded, "
+        f"no `Accept-Encoding` as wrk sends. The builtin VCL alone: {cost['builtin']:,.0f}; the project's: "
+        f"{cost['shop']:,.0f}, {cost['ratio']:.2f}x (runs: builtin "
+        f"{', '.join(f'{r:,.0f}' for r in cost['runs']['builtin'])}; ours "
+        f"{', '.join(f'{r:,.0f}' for r in cost['runs']['shop'])}). User space only: the kernel's part of a hit, "
+        "the same for both, is not counted. Each subroutine of the project's VCL, with what it calls, per hit "
+        "(`vcl_builtin_*` and `vcl_req_*` are builtin.vcl's, which runs after ours and in the floor too):",
+        "",
+        "| subroutine | instructions per hit |",
+        "| --- | --- |",
+    ]
+    for name, count in sorted(cost["subroutines"].items(), key=lambda item: -item[1]):
+        lines.append(f"| `{name}` | {count:,} |")
+    return lines
+
+
 def markdown(result, chart_name=None):
     """Return the whole report as Markdown."""
     minutes = result.get("duration_s", 0) / 60
@@ -457,6 +479,7 @@ def markdown(result, chart_name=None):
     lines += ["## Targets", "", targets_table(result), ""]
     sections = [("The seed's way against ours", _variants), ("A page view as a browser makes it", _pageviews),
                 ("Throughput", _throughput), ("Against the floor, in alternation", _paired),
+                ("What the VCL costs per HIT, in instructions", _vcl_cost),
                 ("The spike, counted", _spike), ("Purge latency", _purge),
                 ("Costs that grow", _costs), ("Worker memory", _rss)]
     for title, build in sections:

@@ -42,7 +42,7 @@ import urllib.parse
 from pathlib import Path
 from typing import NamedTuple
 
-from bench import browser, load, report, visitors
+from bench import browser, load, report, vclcost, visitors
 from bench.servers import AppServer, BenchStack, BuiltinVarnish
 from harness.process import StackError, accepts, free_ports, http_get
 from harness.script import Progress, stop_on_sigterm
@@ -82,6 +82,7 @@ FULL = {
     "visitor_threads": 8,  # visitors browsing at once (one connection each)
     "browser_views": 10,  # page views per visitor in headless Chromium
     "hitpath_requests": 1000,  # per batch (five batches) of the in-process time per request
+    "vclcost_hits": 1000,  # Varnish HITs counted under callgrind, per VCL per round (two rounds)
 }
 QUICK = {
     **FULL,
@@ -101,6 +102,7 @@ QUICK = {
     "visitor_pages": 20,
     "browser_views": 4,
     "hitpath_requests": 300,
+    "vclcost_hits": 200,
 }
 
 # The backends the floor stack reads the page from (bench/app.py, page_from_cache): its cache aliases.
@@ -829,9 +831,12 @@ def targets(result):
         found = paired.get(row_id)
         return None if found is None else f"{found['median']:.2f}x {label}"
 
+    vcl_cost = result.get("vcl_cost")
     paired_ratio("varnish_hit", 0.9, "Varnish HIT through the project's VCL vs the builtin-VCL floor",
                  joined(rps_text("varnish_hit"), f"floor {rps_text('varnish_builtin')}",
-                        ratio_text("varnish_hit_vs_builtin", "in the matrix's rounds")))
+                        ratio_text("varnish_hit_vs_builtin", "in the matrix's rounds"),
+                        vcl_cost and f"{vcl_cost['ratio']:.2f}x the floor's instructions per hit in varnishd "
+                                     f"({vcl_cost['shop']:,.0f} against {vcl_cost['builtin']:,.0f}, callgrind)"))
     for key, goal, name in (("locmem", 0.9, "locmem"), ("db", 0.75, "database cache"), ("redis", 0.7, "Redis"),
                             ("memcached", 0.7, "memcached")):
         paired_ratio(f"hit_{key}", goal, f"Django HIT, {name}, vs the Django floor",
@@ -1171,6 +1176,7 @@ class Bench:
                                          self.cookies_file)
         self.result["ratios"] = ratios(self.result["rows"])
         self.result["paired"] = run_paired(rows, self.result["rows"], self.plan, self.scripts)
+        self.measure_vcl_cost(servers["sqlite"], servers["varnish_builtin"])
         self.result["respawns"] = {
             name: server.respawns() for name, server in servers.items() if isinstance(server, BenchStack)
         }
@@ -1181,6 +1187,17 @@ class Bench:
         stop_all([server for name, server in servers.items() if name != "sqlite"])
         self.step_purge(servers["sqlite"])
         stop_quietly(servers["sqlite"])
+
+    def measure_vcl_cost(self, stack, builtin):
+        """Count instructions per Varnish HIT under the floor's VCL and the project's (bench/vclcost.py)."""
+        progress(f"vclcost: Varnish under callgrind, the builtin VCL and the project's, "
+                 f"{self.plan['vclcost_hits']} hits each, twice")
+        try:
+            self.result["vcl_cost"] = vclcost.measure(
+                self.run_dir, free_ports(1)[0], builtin.vcl, stack.vcl_file,
+                f"/products/{self.slug}/", self.plan["vclcost_hits"], progress=progress)
+        except Exception as error:  # noqa: BLE001 - recorded; the other steps go on
+            self.fail("vclcost", error)
 
     def measure_visitors(self, servers, skipped):
         """Every variant browsed by the same visitors: hit rate, cache entries created, leaks."""
