@@ -453,8 +453,9 @@ def _vcl_cost(result):
         f"{cost['shop']:,.0f}, {cost['ratio']:.2f}x (runs: builtin "
         f"{', '.join(f'{r:,.0f}' for r in cost['runs']['builtin'])}; ours "
         f"{', '.join(f'{r:,.0f}' for r in cost['runs']['shop'])}). User space only: the kernel's part of a hit, "
-        "the same for both, is not counted. Each subroutine of the project's VCL, with what it calls, per hit "
-        "(`vcl_builtin_*` and `vcl_req_*` are builtin.vcl's, which runs after ours and in the floor too):",
+        "the same for both, is not counted. Each subroutine of the project's VCL per hit, with what it calls: "
+        "the methods (`vcl_recv`, `vcl_hash`, `vcl_hit`, `vcl_deliver`) include builtin.vcl's part, which runs "
+        "after ours and in the floor too (`vcl_builtin_*`, `vcl_req_*`):",
         "",
         "| subroutine | instructions per hit |",
         "| --- | --- |",
