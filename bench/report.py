@@ -171,9 +171,11 @@ def _variants(result):
     any_visit = next(iter(visits.values()), None)
     crowd = f"{any_visit['visitors']} visitors x {any_visit['pages']} pages" if any_visit else "visitors"
     ttl = next((run["ttl_s"] for run in result.get("spike", [])), 10)
+    workers = result.get("plan", {}).get("workers", 2)
     lines = [
         "The same product pages, catalog, cache backend (the database cache on SQLite) and run. HIT req/s through "
-        "Nginx and uWSGI with 2 workers (ours through Varnish: Varnish's HIT), as a fraction of that layer's floor "
+        f"Nginx and uWSGI with {workers} workers (ours through Varnish: Varnish's HIT), as a fraction of that "
+        "layer's floor "
         "and as a multiple of the variant's own uncached render. Renders per TTL window: the spike below, "
         f"{ttl} s TTL for every variant. Visitors: {crowd}, each visitor with their own `sessionid` (a cart of "
         "their own size), `csrftoken`, `_ga`, `_gid` and `cart_hint`, keeping the cookies answers set; hit rate = "
@@ -386,7 +388,8 @@ def _rss(result):
     if not runs:
         return []
     lines = [
-        "uWSGI from deploy/uwsgi/shop.ini (2 workers, database cache, TTL 60 s) through Nginx; requests spread "
+        f"uWSGI from deploy/uwsgi/shop.ini ({result.get('plan', {}).get('workers', 2)} workers, database cache, "
+        "TTL 60 s) through Nginx; requests spread "
         "over every product page, every listing page and home; mean resident memory of the workers, read from "
         "/proc. Warm-up: the first tenth of the requests. The run as shipped (with `reload-on-rss`) is a "
         "shorter check of the same. Each run stops at its request count or after its time cap, whichever "

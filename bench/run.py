@@ -64,6 +64,7 @@ FULL = {
     "warmup": 1,  # per row, before the first round
     "connections": 32,
     "threads": 2,
+    "workers": 2,  # uWSGI workers of each stack (shop.ini's), but the spike's, which sets its own 2 and 8
     "catalog": 1_000,  # products in the catalog the servers run on
     "big_catalog": 100_000,
     "spike_seconds": 35,  # per run; ten runs (five variants, 2 and 8 workers): 3.5 TTL windows
@@ -1098,11 +1099,12 @@ class Bench:
         self.memcached.start()
         progress(f"prepare: memcached on 127.0.0.1:{port} (pid {self.memcached.proc.pid})")
 
-    def stack(self, name, database_url, processes=2, recycle=True, max_requests=None, **env):
+    def stack(self, name, database_url, processes=None, recycle=True, max_requests=None, **env):
         varnish_port, nginx_port = free_ports(2)
         env = {"BENCH_CACHE_PREFIX": self.prefix, **env}
         return BenchStack(
-            ROOT, self.run_dir / name, varnish_port=varnish_port, nginx_port=nginx_port, processes=processes,
+            ROOT, self.run_dir / name, varnish_port=varnish_port, nginx_port=nginx_port,
+            processes=processes or self.plan["workers"],
             env=base_env(database_url, **env), recycle=recycle, max_requests=max_requests,
         )
 
@@ -1113,7 +1115,7 @@ class Bench:
             found.append(("memcached", f"pymemcache://127.0.0.1:{self.memcached.port}"))
         return found
 
-    def variant_stack(self, variant, name, processes=2, **env):
+    def variant_stack(self, variant, name, processes=None, **env):
         """A stack of one of the seed's variants: its own cache prefix and render log, the main catalog."""
         return self.stack(name, self.sqlite_url(self.main_db), processes=processes, BENCH_VARIANT=variant,
                           BENCH_CACHE_PREFIX=self.variant_prefix(name),
