@@ -452,7 +452,9 @@ def _vcl_cost(result):
     lines = [
         f"Instructions varnishd's child executes per HIT on the product page, counted by callgrind "
         f"(bench/vclcost.py): {cost['hits']:,} hits per VCL, twice, in one varnishd with both VCLs loaded, "
-        f"no `Accept-Encoding` as wrk sends. The builtin VCL alone: {cost['builtin']:,.0f}; the project's: "
+        f"no `Accept-Encoding` as wrk sends. The lower of each VCL's runs (the count holds Varnish's "
+        f"background threads too, whose work varies a little with a run's wall time): the builtin VCL alone "
+        f"{cost['builtin']:,.0f}; the project's "
         f"{cost['shop']:,.0f}, {cost['ratio']:.2f}x (runs: builtin "
         f"{', '.join(f'{r:,.0f}' for r in cost['runs']['builtin'])}; ours "
         f"{', '.join(f'{r:,.0f}' for r in cost['runs']['shop'])}). User space only: the kernel's part of a hit, "

@@ -118,8 +118,8 @@ def _hits(port, path, count):
 def measure(run_dir, port, floor_vcl, shop_vcl, path, hits, rounds=2, progress=print):
     """Count instructions per HIT under each VCL, `rounds` times each, alternating."""
     varnish = CallgrindVarnish(Path(run_dir) / "vclcost", port, floor_vcl)
-    varnish.start()
     try:
+        varnish.start()
         _hits(port, path, 1)  # the floor VCL answers: the child runs
         varnish.adm("vcl.load", "shop", str(shop_vcl))
         child = varnish.child_pid()
