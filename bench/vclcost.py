@@ -21,7 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.process import Process, StackError, tool
+from harness.process import StackError, tool
+from harness.servers import Varnish
 
 # The VCL compiler's cc, as, ld (run by varnishd's manager): not worth counting.
 _NOT_TRACED = "*cc*,*cc1*,*/as,*/ld,*collect2"
@@ -32,18 +33,15 @@ _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 _SUBROUTINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+\S*vgc\.c:VGC_function_(\w+)\s+\[", re.MULTILINE)
 
 
-class CallgrindVarnish(Process):
-    """varnishd under callgrind, its child's counters zeroed and dumped on demand."""
+class CallgrindVarnish(Varnish):
+    """harness's Varnish (the stack's options) under callgrind, its child's counters zeroed and dumped on demand."""
 
     name = "varnish-callgrind"
 
-    def __init__(self, work_dir, port, floor_vcl):
-        work_dir = Path(work_dir)
-        super().__init__(work_dir / "varnishd.log")
-        self.work_dir = work_dir
-        self.dumps = work_dir / "callgrind"
-        self.port = port
-        self.floor_vcl = Path(floor_vcl)
+    def __init__(self, run_dir, port, floor_vcl):
+        run_dir = Path(run_dir)
+        super().__init__(run_dir / "varnishd", port, floor_vcl, run_dir / "varnishd.log")
+        self.dumps = run_dir / "callgrind"
 
     def start(self, timeout=180):
         self.dumps.mkdir(parents=True, exist_ok=True)
@@ -51,17 +49,14 @@ class CallgrindVarnish(Process):
         self.spawn([
             tool("valgrind", hint), "--tool=callgrind", "--trace-children=yes",
             f"--trace-children-skip={_NOT_TRACED}", f"--callgrind-out-file={self.dumps}/cg.%p",
-            tool("varnishd"), "-F",
             # No jail: the child stays root and can write its counters to `dumps`.
-            "-j", "none",
-            "-n", str(self.work_dir / "varnishd"), "-a", f"127.0.0.1:{self.port}", "-f", str(self.floor_vcl),
-            "-s", "malloc,256m", "-p", "http_gzip_support=off",
+            *self.argv(), "-j", "none",
         ])
         self.wait_listening(self.port, timeout)
         return self
 
     def adm(self, *args):
-        answer = subprocess.run([tool("varnishadm"), "-n", str(self.work_dir / "varnishd"), *args],
+        answer = subprocess.run([tool("varnishadm"), "-n", str(self.work_dir), *args],
                                 capture_output=True, text=True, timeout=300)
         if answer.returncode:
             raise StackError(f"varnishadm {' '.join(args)}: {answer.stdout[-500:]}{answer.stderr[-500:]}")
